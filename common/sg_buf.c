@@ -1,0 +1,191 @@
+#include "sg_buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sg_buf_init(struct sg_buf *buf, size_t max)
+{
+	buf->data = NULL;
+	buf->len = 0;
+	buf->cap = 0;
+	buf->max = max;
+}
+
+void sg_buf_release(struct sg_buf *buf)
+{
+	free(buf->data);
+	sg_buf_init(buf, buf->max);
+}
+
+void sg_buf_reset(struct sg_buf *buf)
+{
+	buf->len = 0;
+	if (buf->data)
+		buf->data[0] = '\0';
+}
+
+/* Makes room for n more bytes plus the terminating NUL. */
+static int grow(struct sg_buf *buf, size_t n)
+{
+	size_t need, cap;
+	char *p;
+
+	if (n > buf->max || buf->len > buf->max - n)
+		return -E2BIG;
+	need = buf->len + n + 1;
+	if (need <= buf->cap)
+		return 0;
+	cap = buf->cap ? buf->cap : 256;
+	while (cap < need)
+		cap = cap > (size_t)-1 / 2 ? need : cap * 2;
+	if (cap > buf->max + 1)
+		cap = buf->max + 1;
+	p = realloc(buf->data, cap);
+	if (!p)
+		return -ENOMEM;
+	buf->data = p;
+	buf->cap = cap;
+	return 0;
+}
+
+int sg_buf_append(struct sg_buf *buf, const void *data, size_t n)
+{
+	int rc = grow(buf, n);
+
+	if (rc)
+		return rc;
+	if (n)
+		memcpy(buf->data + buf->len, data, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+int sg_buf_extend(struct sg_buf *buf, size_t n, char **at)
+{
+	int rc = grow(buf, n);
+
+	if (rc)
+		return rc;
+	*at = buf->data + buf->len;
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+int sg_buf_puts(struct sg_buf *buf, const char *s)
+{
+	return sg_buf_append(buf, s, strlen(s));
+}
+
+int sg_buf_putc(struct sg_buf *buf, char c)
+{
+	return sg_buf_append(buf, &c, 1);
+}
+
+int sg_buf_vprintf(struct sg_buf *buf, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n, rc;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return -EINVAL;
+	rc = grow(buf, (size_t)n);
+	if (rc)
+		return rc;
+	vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+	buf->len += (size_t)n;
+	return 0;
+}
+
+int sg_buf_printf(struct sg_buf *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = sg_buf_vprintf(buf, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int sg_buf_json_string(struct sg_buf *buf, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = buf->len, i, run = 0;
+	int rc;
+
+	rc = sg_buf_putc(buf, '"');
+	for (i = 0; rc == 0 && i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[7];
+		size_t elen = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			run++;
+			continue;
+		}
+		/* Flush the run of plain bytes before the escape. */
+		if (run)
+			rc = sg_buf_append(buf, s + i - run, run);
+		run = 0;
+		esc[0] = '\\';
+		switch (c) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			elen = 6;
+		}
+		if (rc == 0)
+			rc = sg_buf_append(buf, esc, elen);
+	}
+	if (rc == 0 && run)
+		rc = sg_buf_append(buf, s + n - run, run);
+	if (rc == 0)
+		rc = sg_buf_putc(buf, '"');
+	if (rc) {
+		/* Leave the buffer as it was, as every append promises. */
+		buf->len = start;
+		if (buf->data)
+			buf->data[start] = '\0';
+	}
+	return rc;
+}
+
+int sg_buf_json_str(struct sg_buf *buf, const char *s)
+{
+	return sg_buf_json_string(buf, s, strlen(s));
+}
+
+char *sg_buf_detach(struct sg_buf *buf)
+{
+	char *p = buf->data;
+
+	if (!p)
+		p = strdup("");
+	sg_buf_init(buf, buf->max);
+	return p;
+}

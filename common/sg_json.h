@@ -1,0 +1,52 @@
+/*
+ * sg_json: the few cJSON helpers every input path uses.
+ *
+ * Kubernetes objects come from Go encoders, so the helpers read JSON the way
+ * Go does where it matters for security: keys are matched case-sensitively,
+ * and a duplicated key means its last value (Go's rule; cJSON's own getters
+ * return the first). Nothing here re-serialises a number it did not create.
+ */
+#ifndef SG_JSON_H
+#define SG_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/*
+ * Parses exactly n bytes of JSON text. Only whitespace may follow the value.
+ * Returns the tree (the caller frees it with cJSON_Delete) or NULL with
+ * *cause set to a new message the caller frees.
+ */
+cJSON *sg_json_parse(const char *text, size_t n, char **cause);
+
+/* The member named key (case-sensitive, last one wins), or NULL. */
+cJSON *sg_json_get(const cJSON *obj, const char *key);
+
+/* Follows a NULL-terminated list of member names; NULL if any is missing. */
+cJSON *sg_json_path(const cJSON *obj, ...) __attribute__((sentinel));
+
+/* The string value of member key, or NULL when absent or not a string. */
+const char *sg_json_str(const cJSON *obj, const char *key);
+
+/* true only if member key is the JSON literal true. */
+bool sg_json_true(const cJSON *obj, const char *key);
+
+/* true only if member key is the JSON literal false. */
+bool sg_json_false(const cJSON *obj, const char *key);
+
+/* true if member key is absent or JSON null. */
+bool sg_json_unset(const cJSON *obj, const char *key);
+
+/* The member key if it is an object / array, else NULL. */
+cJSON *sg_json_obj(const cJSON *obj, const char *key);
+cJSON *sg_json_arr(const cJSON *obj, const char *key);
+
+/* Number of elements of an array or members of an object (0 for others). */
+int sg_json_count(const cJSON *item);
+
+/* true if arr is an array holding a string equal to s. */
+bool sg_json_arr_has_str(const cJSON *arr, const char *s);
+
+#endif

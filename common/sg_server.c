@@ -1,0 +1,680 @@
+#include "sg_server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "sg_log.h"
+
+#define PLAIN_DRAIN_GRACE_MS 500
+#define BACKOFF_MS	     100
+
+struct route {
+	struct route *next;
+	char *path;
+	unsigned methods;
+	sg_handler_fn fn;
+	void *arg;
+};
+
+/* One open TLS connection. Lives exactly as long as its SSL object. */
+struct conn {
+	struct conn *prev, *next;
+	struct sg_server *srv;
+	struct bufferevent *bev;
+	bool request_started; /* bytes of a request arrived and it is not answered */
+	struct timeval started;
+};
+
+struct sg_server {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	SSL_CTX *tls;
+	struct route *routes;
+	struct sg_server_opts opts;
+	char *name;
+	char *listen;
+	int port;
+
+	struct conn *conns;
+	size_t nconns;
+	bool at_cap;	 /* accepting paused: max_conns reached */
+	bool backoff;	 /* accepting paused: out of descriptors */
+	bool accepting;	 /* the listener is enabled */
+	bool draining;
+	bool freeing;
+
+	struct event *sweep;   /* whole-request timeout checks */
+	struct event *retry;   /* accept back-off */
+	struct event *drain_t; /* drain deadline */
+	struct sg_server *next_server;
+	void (*on_free)(void *);
+	void *on_free_arg;
+	void (*drain_done)(void *);
+	void *drain_arg;
+};
+
+static int conn_index = -1;
+
+/*
+ * Every live server, so that the accept error callback can find its own:
+ * libevent passes that callback the listener's argument, which evhttp owns.
+ */
+static struct sg_server *servers;
+
+void sg_server_opts_init(struct sg_server_opts *o, const char *name, const char *listen)
+{
+	o->name = name;
+	o->listen = listen;
+	o->max_body = 8u << 20;
+	o->max_headers = 64u << 10;
+	o->io_timeout_ms = 60000;
+	o->request_timeout_ms = 10000;
+	o->max_conns = 4096;
+}
+
+int sg_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, char **cause)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			goto bad;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			goto bad;
+		hl = (size_t)(colon - s);
+	}
+	if (hl >= hostlen)
+		goto bad;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || p < 0 || p > 65535)
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+bad:
+	if (cause) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg),
+			 "invalid listen address '%.200s', expected HOST:PORT, [IPV6]:PORT or :PORT",
+			 s);
+		*cause = strdup(msg);
+	}
+	return -EINVAL;
+}
+
+static uint64_t ms_since(struct sg_server *s, const struct timeval *then)
+{
+	struct timeval now;
+
+	event_base_gettimeofday_cached(s->base, &now);
+	if (timercmp(&now, then, <))
+		return 0;
+	return (uint64_t)(now.tv_sec - then->tv_sec) * 1000 +
+	       (uint64_t)((now.tv_usec - then->tv_usec) / 1000);
+}
+
+/* Enables or disables the listener to match back-off, cap and drain state. */
+static void update_accepting(struct sg_server *s)
+{
+	struct evconnlistener *l;
+	bool want;
+
+	if (!s->bound || s->freeing)
+		return;
+	want = !s->draining && !s->at_cap && !s->backoff;
+	if (want == s->accepting)
+		return;
+	l = evhttp_bound_socket_get_listener(s->bound);
+	if (want)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
+	s->accepting = want;
+}
+
+static bool conn_busy(const struct conn *c)
+{
+	return c->request_started || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+}
+
+/*
+ * Closes a connection through evhttp's own error path (as if it timed out):
+ * evhttp frees its state, then the bufferevent, then the SSL object, whose
+ * ex_data hook frees c. No reply is sent.
+ */
+static void conn_close(struct conn *c)
+{
+	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* The drain's end: its deadline passed, or the last connection closed. */
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_server *s = arg;
+	void (*done)(void *) = s->drain_done;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	if (!done)
+		return;
+	s->drain_done = NULL;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+	done(s->drain_arg);
+}
+
+/* SSL ex_data free hook: the connection is gone. */
+static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	struct conn *c = ptr;
+	struct sg_server *s;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (!c)
+		return;
+	s = c->srv;
+	if (!s) {
+		/* The server was freed first (see sg_server_free). */
+		free(c);
+		return;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c);
+	if (s->at_cap && s->nconns < (size_t)s->opts.max_conns) {
+		s->at_cap = false;
+		update_accepting(s);
+	}
+	/* Finish the drain from a clean stack, not from inside libevent's free path. */
+	if (s->draining && s->nconns == 0 && s->drain_t)
+		event_active(s->drain_t, EV_TIMEOUT, 1);
+}
+
+/* Notes when request bytes arrive, for the request timeout and the drain. */
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && !c->request_started) {
+		c->request_started = true;
+		event_base_gettimeofday_cached(c->srv->base, &c->started);
+	}
+}
+
+static void fatal_oom(const char *what)
+{
+	/*
+	 * evhttp treats a NULL bufferevent as "serve plain HTTP on this
+	 * socket". On a TLS port that would answer in clear text, so there is
+	 * no safe way to go on without memory: stop the process instead.
+	 */
+	sg_log_error("out of memory creating a TLS connection (%s), exiting", what);
+	sg_log_flush();
+	abort();
+}
+
+static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+{
+	struct sg_server *s = arg;
+	struct bufferevent *bev;
+	struct conn *c;
+	SSL *ssl;
+
+	ssl = SSL_new(s->tls);
+	if (!ssl)
+		fatal_oom("SSL_new");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		fatal_oom("connection");
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		fatal_oom("bufferevent");
+	/* From here the SSL object owns c: its free hook unlinks and frees it. */
+	c->srv = s;
+	c->bev = bev;
+	SSL_set_ex_data(ssl, conn_index, c);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	if (!evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c))
+		fatal_oom("evbuffer callback");
+	/* Go's clients often close without close_notify; that is a normal EOF. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (s->nconns >= (size_t)s->opts.max_conns) {
+		s->at_cap = true;
+		update_accepting(s);
+	}
+	return bev;
+}
+
+static struct conn *conn_of(struct sg_request *r)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (!r->srv->tls)
+		return NULL;
+	evcon = evhttp_request_get_connection(r->ev);
+	bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_server *s = arg;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->request_started &&
+		    ms_since(s, &c->started) > (uint64_t)s->opts.request_timeout_ms) {
+			sg_log_warn("%s: closing a connection whose request did not arrive whole "
+				    "within %d ms",
+				    s->name, s->opts.request_timeout_ms);
+			conn_close(c);
+		}
+	}
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->backoff = false;
+	update_accepting(s);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = {0, BACKOFF_MS * 1000};
+	int err = EVUTIL_SOCKET_ERROR();
+	struct sg_server *s;
+
+	(void)arg;
+	for (s = servers; s; s = s->next_server)
+		if (s->bound && evhttp_bound_socket_get_listener(s->bound) == l)
+			break;
+	if (!s)
+		return;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		sg_log_warn("%s: accept failed: %s", s->name, strerror(err));
+		return;
+	}
+	/*
+	 * Out of descriptors: the pending connection stays in the backlog and
+	 * the listener would fire again at once. Pause and retry shortly.
+	 */
+	if (!s->backoff)
+		sg_log_warn("%s: accept failed: %s; pausing accept for %d ms", s->name,
+			    strerror(err), BACKOFF_MS);
+	s->backoff = true;
+	update_accepting(s);
+	event_add(s->retry, &tv);
+}
+
+static enum sg_method method_of(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET:
+		return SG_GET;
+	case EVHTTP_REQ_POST:
+		return SG_POST;
+	case EVHTTP_REQ_HEAD:
+		return SG_HEAD;
+	default:
+		return 0;
+	}
+}
+
+void sg_reply_header(struct sg_request *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+const char *sg_request_header(struct sg_request *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+void sg_reply(struct sg_request *r, int code, const char *content_type, const void *body,
+	      size_t len)
+{
+	struct evbuffer *out;
+	struct conn *c;
+
+	if (r->replied)
+		return;
+	r->replied = true;
+	if (content_type)
+		sg_reply_header(r, "Content-Type", content_type);
+	if (r->srv->draining)
+		sg_reply_header(r, "Connection", "close");
+	out = evhttp_request_get_output_buffer(r->ev);
+	if (len && evbuffer_add(out, body, len) != 0) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		code = 500;
+	}
+	c = conn_of(r);
+	if (c) {
+		/* Bytes of a pipelined next request keep the connection busy. */
+		c->request_started =
+			evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+		if (c->request_started)
+			event_base_gettimeofday_cached(r->srv->base, &c->started);
+	}
+	evhttp_send_reply(r->ev, code, NULL, NULL);
+}
+
+static void reply_text(struct sg_request *r, int code, const char *text)
+{
+	sg_reply(r, code, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void dispatch(struct evhttp_request *ev, void *arg)
+{
+	struct sg_server *s = arg;
+	struct sg_request r = {.ev = ev, .srv = s};
+	const char *uri = evhttp_request_get_uri(ev);
+	struct evbuffer *in;
+	struct route *rt;
+	char path[256];
+	size_t n;
+
+	n = strcspn(uri, "?#");
+	if (n >= sizeof(path)) {
+		reply_text(&r, 404, "not found\n");
+		return;
+	}
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	r.path = path;
+	r.method = method_of(evhttp_request_get_command(ev));
+	for (rt = s->routes; rt; rt = rt->next)
+		if (strcmp(rt->path, path) == 0)
+			break;
+	if (!rt) {
+		reply_text(&r, 404, "not found\n");
+		return;
+	}
+	if (!(rt->methods & r.method)) {
+		char allow[32];
+
+		snprintf(allow, sizeof(allow), "%s%s%s", rt->methods & SG_GET ? "GET, HEAD" : "",
+			 (rt->methods & SG_GET) && (rt->methods & SG_POST) ? ", " : "",
+			 rt->methods & SG_POST ? "POST" : "");
+		sg_reply_header(&r, "Allow", allow);
+		reply_text(&r, 405, "method not allowed\n");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(ev);
+	r.body_len = evbuffer_get_length(in);
+	r.body = r.body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (!r.body) {
+		reply_text(&r, 500, "out of memory\n");
+		return;
+	}
+	rt->fn(&r, rt->arg);
+	if (!r.replied) {
+		sg_log_error("%s: handler for %s did not reply", s->name, path);
+		reply_text(&r, 500, "internal error: no reply\n");
+	}
+}
+
+struct sg_server *sg_server_new(struct event_base *base, const struct sg_server_opts *o,
+				SSL_CTX *tls, char **cause)
+{
+	struct sg_server *s;
+	struct timeval tv;
+
+	if (tls && conn_index < 0) {
+		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
+		if (conn_index < 0) {
+			*cause = strdup("cannot register TLS connection data");
+			return NULL;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto oom;
+	s->base = base;
+	s->opts = *o;
+	s->name = strdup(o->name);
+	s->listen = strdup(o->listen);
+	s->http = evhttp_new(base);
+	s->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, s);
+	s->retry = evtimer_new(base, retry_cb, s);
+	if (!s->name || !s->listen || !s->http || !s->sweep || !s->retry)
+		goto oom;
+	s->opts.name = s->name;
+	s->opts.listen = s->listen;
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)o->max_body);
+	evhttp_set_max_headers_size(s->http, (ev_ssize_t)o->max_headers);
+	tv.tv_sec = o->io_timeout_ms / 1000;
+	tv.tv_usec = (o->io_timeout_ms % 1000) * 1000;
+	evhttp_set_timeout_tv(s->http, &tv);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(s->http, dispatch, s);
+	s->next_server = servers;
+	servers = s;
+	if (tls) {
+		SSL_CTX_up_ref(tls);
+		s->tls = tls;
+		evhttp_set_bevcb(s->http, bev_cb, s);
+		tv.tv_sec = 1;
+		tv.tv_usec = 0;
+		if (event_add(s->sweep, &tv) != 0)
+			goto oom;
+	}
+	return s;
+oom:
+	*cause = strdup("out of memory creating the server");
+	sg_server_free(s);
+	return NULL;
+}
+
+int sg_server_route(struct sg_server *s, const char *path, unsigned methods, sg_handler_fn fn,
+		    void *arg)
+{
+	struct route *rt = calloc(1, sizeof(*rt));
+
+	if (!rt || !(rt->path = strdup(path))) {
+		free(rt);
+		return -ENOMEM;
+	}
+	rt->methods = methods;
+	rt->fn = fn;
+	rt->arg = arg;
+	rt->next = s->routes;
+	s->routes = rt;
+	return 0;
+}
+
+void sg_server_set_tls(struct sg_server *s, SSL_CTX *ctx)
+{
+	if (!s->tls || !ctx)
+		return;
+	SSL_CTX_up_ref(ctx);
+	/* Open connections hold their own reference to the old context. */
+	SSL_CTX_free(s->tls);
+	s->tls = ctx;
+}
+
+int sg_server_listen(struct sg_server *s, char **cause)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], msg[512];
+	uint16_t port;
+	evutil_socket_t fd;
+	int one = 1;
+
+	if (sg_parse_hostport(s->listen, host, sizeof(host), &port, cause))
+		return -EINVAL;
+	s->bound = evhttp_bind_socket_with_handle(s->http, host[0] ? host : "0.0.0.0", port);
+	if (!s->bound) {
+		snprintf(msg, sizeof(msg), "cannot listen on %s: %s", s->listen, strerror(errno));
+		*cause = strdup(msg);
+		return -EADDRNOTAVAIL;
+	}
+	s->accepting = true;
+	fd = evhttp_bound_socket_get_fd(s->bound);
+	/*
+	 * Accepted sockets inherit TCP_NODELAY from the listener on Linux.
+	 * Without it a reply written as two TLS records waits for the peer's
+	 * delayed ACK: about 40 ms per request.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->bound), accept_error_cb);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+int sg_server_port(const struct sg_server *s)
+{
+	return s->port;
+}
+
+size_t sg_server_conns(const struct sg_server *s)
+{
+	return s->nconns;
+}
+
+void sg_server_drain(struct sg_server *s, int timeout_ms, void (*done)(void *arg), void *arg)
+{
+	struct conn *c, *next;
+	struct timeval tv;
+
+	if (s->draining)
+		return;
+	s->drain_done = done;
+	s->drain_arg = arg;
+	s->drain_t = evtimer_new(s->base, drain_cb, s);
+	if (!s->drain_t) {
+		done(arg);
+		return;
+	}
+	/* Closing the listening socket makes new connections fail fast and go elsewhere. */
+	if (s->bound) {
+		evhttp_del_accept_socket(s->http, s->bound);
+		s->bound = NULL;
+	}
+	if (!s->tls && timeout_ms > PLAIN_DRAIN_GRACE_MS)
+		timeout_ms = PLAIN_DRAIN_GRACE_MS;
+	/* Idle keep-alive connections go now; busy ones after their reply. */
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (!conn_busy(c))
+			conn_close(c);
+	}
+	s->draining = true;
+	if (s->tls && s->nconns == 0) {
+		event_active(s->drain_t, EV_TIMEOUT, 1);
+		return;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	event_add(s->drain_t, &tv);
+}
+
+void sg_server_free(struct sg_server *s)
+{
+	struct sg_server **pp;
+	struct route *rt;
+	struct conn *c;
+
+	if (!s)
+		return;
+	s->freeing = true;
+	for (pp = &servers; *pp; pp = &(*pp)->next_server)
+		if (*pp == s) {
+			*pp = s->next_server;
+			break;
+		}
+	/*
+	 * libevent finalizes bufferevents later, on the loop or in
+	 * event_base_free, so SSL objects (and their free hook) may outlive
+	 * the server: detach the connections first.
+	 */
+	for (c = s->conns; c; c = c->next)
+		c->srv = NULL;
+	s->conns = NULL;
+	if (s->http)
+		evhttp_free(s->http);
+	if (s->sweep)
+		event_free(s->sweep);
+	if (s->retry)
+		event_free(s->retry);
+	if (s->drain_t)
+		event_free(s->drain_t);
+	while ((rt = s->routes) != NULL) {
+		s->routes = rt->next;
+		free(rt->path);
+		free(rt);
+	}
+	SSL_CTX_free(s->tls);
+	free(s->name);
+	free(s->listen);
+	if (s->on_free)
+		s->on_free(s->on_free_arg);
+	free(s);
+}
+
+void sg_server_on_free(struct sg_server *s, void (*fn)(void *arg), void *arg)
+{
+	s->on_free = fn;
+	s->on_free_arg = arg;
+}
