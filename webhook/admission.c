@@ -1,0 +1,320 @@
+#include "admission.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classify.h"
+#include "mutate.h"
+#include "patch.h"
+#include "podcheck.h"
+#include "review.h"
+#include "sg_json.h"
+#include "violations.h"
+
+#define AUDIT_KEY	"violations"
+#define AUDIT_VALUE_MAX 4096
+
+/* Label prefixes a SandboxClaim may not put on the pod it gets. */
+static const char *const reserved_prefixes[] = {WH_LABEL_PREFIX, "agents.x-k8s.io/",
+						"extensions.agents.x-k8s.io/", NULL};
+
+static void copy(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+static bool is(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* Checks a Sandbox's or SandboxTemplate's pod template. */
+static void check_template(const struct wh_rules *r, const cJSON *obj, struct wh_violations *out)
+{
+	const cJSON *pt = sg_json_get(sg_json_get(obj, "spec"), "podTemplate");
+	const cJSON *meta = sg_json_get(pt, "metadata");
+	struct wh_podcheck pc = {.rules = r, .template = true, .where = "spec.podTemplate.spec",
+				 .meta = meta};
+
+	if (!cJSON_IsObject(pt)) {
+		wh_violation(out, "spec.podTemplate is missing or not an object");
+		return;
+	}
+	wh_check_podspec(&pc, sg_json_get(pt, "spec"), out);
+	wh_check_profile_label(r, sg_json_obj(meta, "labels"), false,
+			       "spec.podTemplate.metadata.labels", out);
+}
+
+static void check_claim(const cJSON *obj, struct wh_violations *out)
+{
+	const cJSON *apm = sg_json_get(sg_json_get(obj, "spec"), "additionalPodMetadata");
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, sg_json_obj(apm, "labels"))
+	{
+		for (const char *const *p = reserved_prefixes; *p; p++)
+			if (strncmp(it->string, *p, strlen(*p)) == 0)
+				wh_violation(out,
+					     "spec.additionalPodMetadata.labels: %.128s is reserved "
+					     "(labels under %s bind a sandbox to its isolation); "
+					     "remove it",
+					     it->string, *p);
+	}
+}
+
+static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
+		      struct wh_violations *out)
+{
+	struct wh_podcheck pc = {.rules = r, .where = "spec",
+				 .meta = sg_json_get(pod, "metadata")};
+
+	wh_check_podspec(&pc, sg_json_get(pod, "spec"), out);
+	/* The label is stamped at CREATE; a pod that predates us may lack it. */
+	wh_check_profile_label(r, wh_labels(pod), create, "metadata.labels", out);
+}
+
+/* Collects the violations of one object (new or old) of the given kind. */
+static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSON *obj,
+			 bool create, struct wh_violations *out)
+{
+	switch (kind) {
+	case WH_KIND_POD:
+		check_pod(r, obj, create, out);
+		break;
+	case WH_KIND_SANDBOX:
+	case WH_KIND_TEMPLATE:
+		check_template(r, obj, out);
+		break;
+	case WH_KIND_CLAIM:
+		check_claim(obj, out);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Fills now with the violations this request introduces, and kept with
+ * those the old object already had (reported, not enforced).
+ */
+static void validate(const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+		     struct wh_violations *now, struct wh_violations *kept)
+{
+	bool create = is(rv->operation, "CREATE");
+	const cJSON *obj = rv->object, *old = rv->old_object;
+
+	if (kind == WH_KIND_OTHER)
+		return;
+	if (kind == WH_KIND_POD) {
+		if (rv->subresource[0] && !is(rv->subresource, "ephemeralcontainers"))
+			return;
+		if (!obj) {
+			wh_violation(now, "request.object is missing; cannot check the pod");
+			return;
+		}
+		if (!wh_is_sandbox_pod(obj) && !wh_is_sandbox_pod(old))
+			return;
+	} else if (!obj) {
+		wh_violation(now, "request.object is missing; cannot check the %s",
+			     wh_kind_name(kind));
+		return;
+	}
+	check_object(r, kind, obj, create, now);
+	if (!create && old) {
+		struct wh_violations before;
+
+		wh_violations_init(&before);
+		check_object(r, kind, old, false, &before);
+		wh_violations_subtract(now, &before, kept);
+		wh_violations_release(&before);
+		if (kind == WH_KIND_POD)
+			wh_check_labels_kept(wh_labels(old), wh_labels(obj), now);
+	}
+}
+
+static void object_name(const struct wh_review *rv, char *out, size_t n)
+{
+	const cJSON *meta = sg_json_get(rv->object, "metadata");
+	const char *name = rv->name[0] ? rv->name : sg_json_str(meta, "name");
+	const char *gen = sg_json_str(meta, "generateName");
+
+	if (name && name[0])
+		snprintf(out, n, "%s", name);
+	else if (gen && gen[0])
+		snprintf(out, n, "%s*", gen);
+	else
+		snprintf(out, n, "(unnamed)");
+}
+
+/* "Pod team-a/agent-0 violates the sandbox isolation policy:\n- ...\n- ..." */
+static char *denial(const struct wh_review *rv, const char *kind,
+		    const struct wh_violations *v)
+{
+	struct sg_buf b;
+	char name[300];
+
+	object_name(rv, name, sizeof(name));
+	sg_buf_init(&b, 64u << 10);
+	sg_buf_printf(&b, "%s %s%s%s violates the sandbox isolation policy (%zu problem%s):", kind,
+		      rv->ns, rv->ns[0] ? "/" : "", name, v->n + v->dropped,
+		      v->n + v->dropped == 1 ? "" : "s");
+	for (size_t i = 0; i < v->n; i++)
+		sg_buf_printf(&b, "\n- %s", v->items[i]);
+	if (v->dropped)
+		sg_buf_printf(&b, "\n- and %zu more", v->dropped);
+	return sg_buf_detach(&b);
+}
+
+struct answer {
+	struct wh_verdict verdict;
+	char *message;
+	char *warn_store[2 * WH_VIOLATIONS_MAX + 2];
+	const char *warnings[2 * WH_VIOLATIONS_MAX + 2];
+	size_t nwarn;
+	char *audit;
+};
+
+static void warn(struct answer *a, const char *prefix, const char *text)
+{
+	char *w;
+	size_t n;
+
+	if (a->nwarn >= sizeof(a->warn_store) / sizeof(a->warn_store[0]) - 1)
+		return;
+	n = strlen(prefix) + strlen(text) + 1;
+	w = malloc(n);
+	if (!w)
+		return;
+	snprintf(w, n, "%s%s", prefix, text);
+	a->warn_store[a->nwarn] = w;
+	a->warnings[a->nwarn++] = w;
+	a->warnings[a->nwarn] = NULL;
+}
+
+static void answer_release(struct answer *a)
+{
+	for (size_t i = 0; i < a->nwarn; i++)
+		free(a->warn_store[i]);
+	free(a->message);
+	free(a->audit);
+}
+
+static const char *decide(const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+			  const struct wh_violations *now, const struct wh_violations *kept,
+			  struct answer *a)
+{
+	for (size_t i = 0; i < kept->n; i++)
+		warn(a, "sandbox-guard: already present before this update, not blocking it: ",
+		     kept->items[i]);
+	if (now->n == 0)
+		return "allowed";
+	switch (r->mode) {
+	case WH_ENFORCE:
+		a->verdict.allowed = false;
+		a->message = denial(rv, wh_kind_name(kind), now);
+		a->verdict.message = a->message;
+		return "denied";
+	case WH_WARN:
+		for (size_t i = 0; i < now->n; i++)
+			warn(a, "sandbox-guard (warn mode): ", now->items[i]);
+		return "warned";
+	case WH_AUDIT: {
+		struct sg_buf b;
+
+		sg_buf_init(&b, AUDIT_VALUE_MAX);
+		for (size_t i = 0; i < now->n; i++)
+			if (sg_buf_printf(&b, "%s%s", i ? "; " : "", now->items[i]) != 0)
+				break;
+		a->audit = sg_buf_detach(&b);
+		a->verdict.audit_key = AUDIT_KEY;
+		a->verdict.audit_value = a->audit;
+		return "audited";
+	}
+	}
+	return "allowed";
+}
+
+static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
+			  const struct wh_review *rv, enum wh_kind kind, struct wh_patch *patch,
+			  struct answer *a)
+{
+	if (kind != WH_KIND_POD || !r->mutate)
+		return "allowed";
+	if (is(rv->operation, "CREATE") && !rv->subresource[0] && wh_is_sandbox_pod(rv->object))
+		wh_mutate_pod(p, r, rv->object, patch);
+	else if (is(rv->operation, "UPDATE") && is(rv->subresource, "ephemeralcontainers") &&
+		 (wh_is_sandbox_pod(rv->object) || wh_is_sandbox_pod(rv->old_object)))
+		wh_mutate_ephemeral(r, rv->object, rv->old_object, patch);
+	if (wh_patch_finish(patch) != 0) {
+		/* No patch rather than a broken one: validation then refuses the pod. */
+		warn(a, "sandbox-guard: ", "could not build the defaults patch; the pod is checked as is");
+		return "allowed";
+	}
+	if (patch->nops == 0)
+		return "allowed";
+	a->verdict.patch = patch->buf.data;
+	a->verdict.patch_len = patch->buf.len;
+	return "patched";
+}
+
+int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
+	     struct sg_buf *out, struct wh_outcome *res)
+{
+	struct wh_violations now, kept;
+	struct answer a;
+	struct wh_review rv;
+	struct wh_patch patch;
+	const struct wh_rules *r;
+	enum wh_kind kind;
+	char *cause = NULL;
+	int status = 200;
+
+	memset(res, 0, sizeof(*res));
+	res->kind = "other";
+	res->decision = "invalid";
+	if (wh_review_decode(body, len, &rv, &cause) != 0) {
+		sg_buf_printf(out, "invalid AdmissionReview: %s\n", cause ? cause : "out of memory");
+		free(cause);
+		return 400;
+	}
+	copy(res->uid, sizeof(res->uid), rv.uid);
+	copy(res->ns, sizeof(res->ns), rv.ns);
+	object_name(&rv, res->name, sizeof(res->name));
+	copy(res->operation, sizeof(res->operation), rv.operation);
+	res->dry_run = rv.dry_run;
+	kind = wh_kind_of(rv.group, rv.kind);
+	res->kind = wh_kind_name(kind);
+
+	memset(&a, 0, sizeof(a));
+	a.verdict.allowed = true;
+	a.verdict.warnings = a.warnings;
+	wh_violations_init(&now);
+	wh_violations_init(&kept);
+	wh_patch_init(&patch);
+	r = wh_policy_rules(p, rv.ns);
+
+	if (!is(rv.operation, "CREATE") && !is(rv.operation, "UPDATE")) {
+		res->decision = "allowed"; /* DELETE and CONNECT weaken nothing. */
+	} else if (wh_policy_exempt(p, rv.ns, rv.username, rv.groups)) {
+		res->decision = "exempt";
+	} else if (ep == WH_MUTATE) {
+		res->decision = mutate(p, r, &rv, kind, &patch, &a);
+		res->patch_ops = patch.nops;
+	} else {
+		validate(r, &rv, kind, &now, &kept);
+		res->violations = (int)(now.n + now.dropped);
+		res->decision = decide(r, &rv, kind, &now, &kept, &a);
+	}
+	if (wh_review_encode(&rv, &a.verdict, out) != 0) {
+		sg_buf_reset(out);
+		sg_buf_puts(out, "cannot encode the AdmissionReview response\n");
+		status = 500;
+	}
+	answer_release(&a);
+	wh_patch_release(&patch);
+	wh_violations_release(&now);
+	wh_violations_release(&kept);
+	wh_review_release(&rv);
+	return status;
+}

@@ -1,0 +1,42 @@
+/*
+ * admission: one AdmissionReview in, one answer out.
+ *
+ * Pure and synchronous: given the policy and the request body it decodes,
+ * classifies, mutates or validates, and encodes, touching nothing else.
+ * The HTTP glue (server.c) times it, logs it and counts it.
+ */
+#ifndef WH_ADMISSION_H
+#define WH_ADMISSION_H
+
+#include <stddef.h>
+
+#include "policy.h"
+#include "sg_buf.h"
+
+enum wh_endpoint {
+	WH_MUTATE,
+	WH_VALIDATE,
+};
+
+/* What happened, for the log line and the metrics. */
+struct wh_outcome {
+	char uid[128];
+	char ns[64];
+	char name[256];
+	char operation[16];
+	const char *kind;     /* bounded: see wh_kind_name */
+	const char *decision; /* allowed, patched, denied, warned, audited, exempt, invalid */
+	int violations;
+	int patch_ops;
+	bool dry_run;
+};
+
+/*
+ * Answers one review. Returns 200 with the AdmissionReview response in out,
+ * or 400 with a plain-text reason in out when the body is not a decodable
+ * AdmissionReview (or 500 if out of memory).
+ */
+int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
+	     struct sg_buf *out, struct wh_outcome *res);
+
+#endif

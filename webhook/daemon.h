@@ -1,0 +1,39 @@
+/*
+ * daemon: sandbox-guard-webhook's running state.
+ *
+ * Owns the policy (reloaded when its file changes), the serving
+ * certificate (reloaded likewise), the HTTPS listener with /mutate and
+ * /validate, the health listener, the metrics, and the shutdown sequence:
+ * on SIGTERM or SIGINT readiness turns false, the HTTPS listener drains
+ * (in-flight reviews are answered), then the loop ends and the process
+ * exits 0.
+ */
+#ifndef WH_DAEMON_H
+#define WH_DAEMON_H
+
+#include <stddef.h>
+
+struct wh_config {
+	const char *listen;
+	const char *health_listen;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *policy_path; /* NULL: the built-in default */
+	int reload_interval_ms;
+	int drain_timeout_ms;
+	size_t max_body;
+	int max_conns;
+	int io_timeout_ms;
+	int request_timeout_ms;
+};
+
+void wh_config_init(struct wh_config *c);
+
+/*
+ * Runs the webhook until it is told to stop. Returns the process exit
+ * status: 0 after a clean shutdown, 1 when start-up failed (the reason is
+ * logged).
+ */
+int wh_daemon_run(const struct wh_config *c);
+
+#endif

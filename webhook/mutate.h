@@ -1,0 +1,36 @@
+/*
+ * mutate: the defaults written into a Sandbox pod at CREATE.
+ *
+ * Add-only and idempotent: every op fills a field the user left unset, so a
+ * second call on the patched pod finds nothing to do (the API server calls
+ * mutating webhooks again when a later one changes the pod). An explicit
+ * user value is never overwritten, even a bad one; rejecting it is the
+ * validating webhook's job, with a message that says why.
+ *
+ * Two fields are the exception, because API defaulting runs before
+ * admission webhooks and makes "unset" look like a value:
+ * enableServiceLinks arrives as true and schedulerName as
+ * "default-scheduler" whether or not the user wrote them, so those two
+ * defaults are replaced when the policy asks for something else.
+ */
+#ifndef WH_MUTATE_H
+#define WH_MUTATE_H
+
+#include <cjson/cJSON.h>
+
+#include "patch.h"
+#include "policy.h"
+
+/* Writes the ops that bring a new Sandbox pod to the policy's defaults. */
+void wh_mutate_pod(const struct wh_policy *p, const struct wh_rules *r, const cJSON *pod,
+		   struct wh_patch *patch);
+
+/*
+ * On the pods/ephemeralcontainers subresource: hardens the ephemeral
+ * containers that are new (absent from old by name). Existing ones are
+ * immutable and are left alone.
+ */
+void wh_mutate_ephemeral(const struct wh_rules *r, const cJSON *pod, const cJSON *old,
+			 struct wh_patch *patch);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * podcheck: the isolation rules for a pod spec.
+ *
+ * The same rules serve three places: a Sandbox pod itself, a Sandbox's
+ * spec.podTemplate and a SandboxTemplate's spec.podTemplate, so that users
+ * hear about a problem at `kubectl apply` rather than later as a controller
+ * event. A template is checked as a blueprint: a field it leaves unset is
+ * fine where the webhook will default it on the pod (runtime class,
+ * token automount, seccomp, privilege escalation, capabilities); an
+ * explicit bad value is not. A pod is checked as it will run.
+ *
+ * The rules are Pod Security "restricted" where it matters for untrusted
+ * code, plus what the restricted profile does not cover and a sandbox
+ * needs: the runtime class, token automount, service links, probe hosts.
+ */
+#ifndef WH_PODCHECK_H
+#define WH_PODCHECK_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "policy.h"
+#include "violations.h"
+
+struct wh_podcheck {
+	const struct wh_rules *rules;
+	bool template;	      /* a blueprint: defaults still to come */
+	const char *where;    /* prefix of paths in messages: "spec", "spec.podTemplate.spec" */
+	const cJSON *meta;    /* the pod's (or template's) metadata, for annotations; may be NULL */
+};
+
+/* Adds a violation for each broken rule in spec (a PodSpec object; NULL is itself one). */
+void wh_check_podspec(const struct wh_podcheck *c, const cJSON *spec, struct wh_violations *out);
+
+/*
+ * Checks the profile label in labels (the pod's or the template's). With
+ * required, a missing label is a violation (a pod at CREATE, which the
+ * mutating webhook should have labelled); otherwise only a bad value is.
+ * where names the labels in messages.
+ */
+void wh_check_profile_label(const struct wh_rules *r, const cJSON *labels, bool required,
+			    const char *where, struct wh_violations *out);
+
+/*
+ * On UPDATE: every label under our prefix that old had must still be there
+ * with the same value.
+ */
+void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
+			  struct wh_violations *out);
+
+/* True if cap (as written in a PodSpec) is NET_BIND_SERVICE, with or without CAP_. */
+bool wh_cap_is_net_bind(const char *cap);
+
+#endif

@@ -1,0 +1,602 @@
+#include "policy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sg_buf.h"
+#include "sg_json.h"
+
+/*
+ * The built-in default: gVisor by default, Kata variants allowed, every
+ * hardening default on, enforce. A policy file starts from these values:
+ * a field it leaves out keeps its default.
+ */
+const char wh_default_policy_json[] =
+	"{\n"
+	"  \"mode\": \"enforce\",\n"
+	"  \"mutate\": true,\n"
+	"  \"runtimeClass\": {\n"
+	"    \"default\": \"gvisor\",\n"
+	"    \"allowed\": [\"gvisor\", \"kata\", \"kata-qemu\", \"kata-clh\", \"kata-fc\",\n"
+	"                \"kata-vm-isolation\"],\n"
+	"    \"scheduling\": {}\n"
+	"  },\n"
+	"  \"hardening\": {\n"
+	"    \"disableServiceAccountToken\": true,\n"
+	"    \"disableServiceLinks\": true,\n"
+	"    \"seccompRuntimeDefault\": true,\n"
+	"    \"disallowPrivilegeEscalation\": true,\n"
+	"    \"dropAllCapabilities\": true,\n"
+	"    \"runAsNonRoot\": false,\n"
+	"    \"readOnlyRootFilesystem\": false\n"
+	"  },\n"
+	"  \"allowedVolumeTypes\": [\"configMap\", \"csi\", \"downwardAPI\", \"emptyDir\", \"ephemeral\",\n"
+	"                         \"persistentVolumeClaim\", \"projected\", \"secret\", \"image\"],\n"
+	"  \"schedulerName\": \"\",\n"
+	"  \"network\": {\n"
+	"    \"defaultProfile\": \"default\",\n"
+	"    \"allowedProfiles\": [\"default\"]\n"
+	"  },\n"
+	"  \"exemptions\": {\"namespaces\": [], \"users\": [], \"groups\": []},\n"
+	"  \"namespaces\": {}\n"
+	"}\n";
+
+struct ns_rules {
+	const char *name;
+	struct wh_rules rules;
+};
+
+struct wh_policy {
+	cJSON *defaults; /* the built-in default's tree */
+	cJSON *root;	 /* the file's tree */
+	char *origin;
+	struct wh_rules global;
+	struct ns_rules *ns; /* sorted by name */
+	size_t nns;
+	const cJSON *exempt_ns;
+	const cJSON *exempt_users;
+	const cJSON *exempt_groups;
+	struct wh_scheduling *sched;
+	size_t nsched;
+};
+
+static int fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(char **cause, const char *fmt, ...)
+{
+	struct sg_buf b;
+	va_list ap;
+
+	sg_buf_init(&b, 4096);
+	va_start(ap, fmt);
+	sg_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	*cause = sg_buf_detach(&b);
+	return -EINVAL;
+}
+
+bool wh_in_list(const cJSON *arr, const char *s)
+{
+	return s && sg_json_arr_has_str(arr, s);
+}
+
+void wh_list_text(const cJSON *arr, char *out, size_t outlen)
+{
+	const cJSON *it;
+	size_t n = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	cJSON_ArrayForEach(it, arr)
+	{
+		int w;
+
+		if (!cJSON_IsString(it))
+			continue;
+		w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", it->valuestring);
+		if (w < 0 || (size_t)w >= outlen - n)
+			return;
+		n += (size_t)w;
+	}
+}
+
+/* Label values: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends. */
+static bool valid_label_value(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* DNS-1123 subdomain (RuntimeClass, scheduler names): lowercase, digits, '-', '.'. */
+static bool valid_dns_subdomain(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-' ||
+		      s[i] == '.'))
+			return false;
+	return true;
+}
+
+/* Rejects members of obj not in the NULL-terminated list. */
+static int only_keys(const cJSON *obj, const char *where, const char *const *allowed, char **cause)
+{
+	const cJSON *it;
+
+	if (!cJSON_IsObject(obj))
+		return fail(cause, "%s must be an object", where);
+	cJSON_ArrayForEach(it, obj)
+	{
+		const char *const *a;
+
+		for (a = allowed; *a; a++)
+			if (strcmp(*a, it->string) == 0)
+				break;
+		if (!*a)
+			return fail(cause, "unknown field '%s' in %s", it->string, where);
+	}
+	return 0;
+}
+
+static int get_bool(const cJSON *obj, const char *key, const char *where, bool *out, char **cause)
+{
+	const cJSON *it = sg_json_get(obj, key);
+
+	if (!it)
+		return 0;
+	if (!cJSON_IsBool(it))
+		return fail(cause, "%s.%s must be true or false", where, key);
+	*out = cJSON_IsTrue(it);
+	return 0;
+}
+
+static int get_str(const cJSON *obj, const char *key, const char *where, const char **out,
+		   char **cause)
+{
+	const cJSON *it = sg_json_get(obj, key);
+
+	if (!it)
+		return 0;
+	if (!cJSON_IsString(it))
+		return fail(cause, "%s.%s must be a string", where, key);
+	*out = it->valuestring;
+	return 0;
+}
+
+static int get_str_array(const cJSON *obj, const char *key, const char *where, const cJSON **out,
+			 char **cause)
+{
+	const cJSON *it = sg_json_get(obj, key), *e;
+
+	if (!it)
+		return 0;
+	if (!cJSON_IsArray(it))
+		return fail(cause, "%s.%s must be an array of strings", where, key);
+	cJSON_ArrayForEach(e, it)
+	{
+		if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
+			return fail(cause, "%s.%s must hold only non-empty strings", where, key);
+	}
+	*out = it;
+	return 0;
+}
+
+static int parse_mode(const cJSON *obj, const char *where, enum wh_mode *mode, char **cause)
+{
+	const char *s = NULL;
+
+	if (get_str(obj, "mode", where, &s, cause))
+		return -EINVAL;
+	if (!s)
+		return 0;
+	if (strcmp(s, "enforce") == 0)
+		*mode = WH_ENFORCE;
+	else if (strcmp(s, "warn") == 0)
+		*mode = WH_WARN;
+	else if (strcmp(s, "audit") == 0)
+		*mode = WH_AUDIT;
+	else
+		return fail(cause, "%s.mode is '%s'; use enforce, warn or audit", where, s);
+	return 0;
+}
+
+static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char *where,
+			    char **cause)
+{
+	static const char *const keys[] = {"nodeSelector", "tolerations", NULL};
+	static const char *const tkeys[] = {"key",    "operator",	   "value",
+					    "effect", "tolerationSeconds", NULL};
+	const cJSON *rt, *it, *t;
+	char w[512];
+
+	if (!cJSON_IsObject(sched))
+		return fail(cause, "%s must be an object", where);
+	p->nsched = (size_t)sg_json_count(sched);
+	p->sched = calloc(p->nsched ? p->nsched : 1, sizeof(*p->sched));
+	if (!p->sched)
+		return fail(cause, "out of memory");
+	p->nsched = 0;
+	cJSON_ArrayForEach(rt, sched)
+	{
+		struct wh_scheduling *s = &p->sched[p->nsched++];
+
+		snprintf(w, sizeof(w), "%.200s.%.200s", where, rt->string);
+		if (only_keys(rt, w, keys, cause))
+			return -EINVAL;
+		s->runtime = rt->string;
+		it = sg_json_get(rt, "nodeSelector");
+		if (it) {
+			if (!cJSON_IsObject(it))
+				return fail(cause, "%s.nodeSelector must be an object of strings", w);
+			cJSON_ArrayForEach(t, it)
+			{
+				if (!cJSON_IsString(t))
+					return fail(cause, "%s.nodeSelector.%s must be a string", w,
+						    t->string);
+			}
+			s->node_selector = it;
+		}
+		it = sg_json_get(rt, "tolerations");
+		if (it) {
+			if (!cJSON_IsArray(it))
+				return fail(cause, "%s.tolerations must be an array", w);
+			cJSON_ArrayForEach(t, it)
+			{
+				const cJSON *f;
+
+				if (only_keys(t, "a toleration", tkeys, cause))
+					return -EINVAL;
+				cJSON_ArrayForEach(f, t)
+				{
+					bool num = strcmp(f->string, "tolerationSeconds") == 0;
+
+					if (num ? !cJSON_IsNumber(f) : !cJSON_IsString(f))
+						return fail(cause,
+							    "%s.tolerations: %s must be a %s", w,
+							    f->string, num ? "number" : "string");
+				}
+			}
+			s->tolerations = it;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Applies the fields present in obj onto r. top allows the fields that
+ * exist only at the top level.
+ */
+static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
+		       struct wh_rules *r, bool top, char **cause)
+{
+	static const char *const top_keys[] = {
+		"mode",		"mutate",	 "runtimeClass", "hardening", "allowedVolumeTypes",
+		"schedulerName", "network",	 "exemptions",	 "namespaces", NULL};
+	static const char *const ns_keys[] = {"mode",		   "mutate",	    "runtimeClass",
+					      "hardening",	   "allowedVolumeTypes", "schedulerName",
+					      "network",	   NULL};
+	static const char *const rc_top[] = {"default", "allowed", "scheduling", NULL};
+	static const char *const rc_ns[] = {"default", "allowed", NULL};
+	static const char *const hard_keys[] = {"disableServiceAccountToken",
+						"disableServiceLinks",
+						"seccompRuntimeDefault",
+						"disallowPrivilegeEscalation",
+						"dropAllCapabilities",
+						"runAsNonRoot",
+						"readOnlyRootFilesystem",
+						NULL};
+	static const char *const net_keys[] = {"defaultProfile", "allowedProfiles", NULL};
+	const cJSON *rc, *h, *net;
+	char w[512];
+
+	if (only_keys(obj, where, top ? top_keys : ns_keys, cause) ||
+	    parse_mode(obj, where, &r->mode, cause) ||
+	    get_bool(obj, "mutate", where, &r->mutate, cause) ||
+	    get_str_array(obj, "allowedVolumeTypes", where, &r->volume_types, cause) ||
+	    get_str(obj, "schedulerName", where, &r->scheduler_name, cause))
+		return -EINVAL;
+
+	rc = sg_json_get(obj, "runtimeClass");
+	if (rc) {
+		snprintf(w, sizeof(w), "%s.runtimeClass", where);
+		if (only_keys(rc, w, top ? rc_top : rc_ns, cause) ||
+		    get_str(rc, "default", w, &r->runtime_default, cause) ||
+		    get_str_array(rc, "allowed", w, &r->runtime_allowed, cause))
+			return -EINVAL;
+		if (top && sg_json_get(rc, "scheduling")) {
+			snprintf(w, sizeof(w), "%s.runtimeClass.scheduling", where);
+			free(p->sched);
+			p->sched = NULL;
+			if (parse_scheduling(p, sg_json_get(rc, "scheduling"), w, cause))
+				return -EINVAL;
+		}
+	}
+	h = sg_json_get(obj, "hardening");
+	if (h) {
+		snprintf(w, sizeof(w), "%s.hardening", where);
+		if (only_keys(h, w, hard_keys, cause) ||
+		    get_bool(h, "disableServiceAccountToken", w, &r->no_token, cause) ||
+		    get_bool(h, "disableServiceLinks", w, &r->no_service_links, cause) ||
+		    get_bool(h, "seccompRuntimeDefault", w, &r->seccomp, cause) ||
+		    get_bool(h, "disallowPrivilegeEscalation", w, &r->no_privilege_escalation,
+			     cause) ||
+		    get_bool(h, "dropAllCapabilities", w, &r->drop_all, cause) ||
+		    get_bool(h, "runAsNonRoot", w, &r->run_as_non_root, cause) ||
+		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause))
+			return -EINVAL;
+	}
+	net = sg_json_get(obj, "network");
+	if (net) {
+		snprintf(w, sizeof(w), "%s.network", where);
+		if (only_keys(net, w, net_keys, cause) ||
+		    get_str(net, "defaultProfile", w, &r->default_profile, cause) ||
+		    get_str_array(net, "allowedProfiles", w, &r->allowed_profiles, cause))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Checks that merged rules make sense together. */
+static int check_rules(const struct wh_rules *r, const char *where, char **cause)
+{
+	const cJSON *it;
+	char list[512];
+
+	if (sg_json_count(r->runtime_allowed) == 0)
+		return fail(cause, "%s: runtimeClass.allowed must name at least one RuntimeClass",
+			    where);
+	cJSON_ArrayForEach(it, r->runtime_allowed)
+	{
+		if (!valid_dns_subdomain(it->valuestring))
+			return fail(cause, "%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
+				    where, it->valuestring);
+	}
+	if (r->runtime_default && r->runtime_default[0] &&
+	    !wh_in_list(r->runtime_allowed, r->runtime_default)) {
+		wh_list_text(r->runtime_allowed, list, sizeof(list));
+		return fail(cause, "%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
+			    where, r->runtime_default, list);
+	}
+	if (r->scheduler_name && r->scheduler_name[0] && !valid_dns_subdomain(r->scheduler_name))
+		return fail(cause, "%s: schedulerName '%s' is not a valid scheduler name", where,
+			    r->scheduler_name);
+	if (!r->default_profile || !valid_label_value(r->default_profile))
+		return fail(cause, "%s: network.defaultProfile must be a valid label value", where);
+	cJSON_ArrayForEach(it, r->allowed_profiles)
+	{
+		if (!valid_label_value(it->valuestring))
+			return fail(cause, "%s: network.allowedProfiles: '%s' is not a valid label value",
+				    where, it->valuestring);
+	}
+	if (!wh_in_list(r->allowed_profiles, r->default_profile)) {
+		wh_list_text(r->allowed_profiles, list, sizeof(list));
+		return fail(cause, "%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
+			    where, r->default_profile, list);
+	}
+	return 0;
+}
+
+/* Empty strings switch a default off; store them as NULL so users of the rules test one thing. */
+static void normalise(struct wh_rules *r)
+{
+	if (r->runtime_default && !r->runtime_default[0])
+		r->runtime_default = NULL;
+	if (r->scheduler_name && !r->scheduler_name[0])
+		r->scheduler_name = NULL;
+}
+
+static int cmp_ns(const void *a, const void *b)
+{
+	return strcmp(((const struct ns_rules *)a)->name, ((const struct ns_rules *)b)->name);
+}
+
+static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, char **cause)
+{
+	static const char *const ex_keys[] = {"namespaces", "users", "groups", NULL};
+	const cJSON *ex, *nss, *it;
+	char w[512];
+
+	if (parse_rules(p, root, where, &p->global, true, cause))
+		return -EINVAL;
+	ex = sg_json_get(root, "exemptions");
+	if (ex) {
+		snprintf(w, sizeof(w), "%s.exemptions", where);
+		if (only_keys(ex, w, ex_keys, cause) ||
+		    get_str_array(ex, "namespaces", w, &p->exempt_ns, cause) ||
+		    get_str_array(ex, "users", w, &p->exempt_users, cause) ||
+		    get_str_array(ex, "groups", w, &p->exempt_groups, cause))
+			return -EINVAL;
+	}
+	nss = sg_json_get(root, "namespaces");
+	if (nss && !cJSON_IsObject(nss))
+		return fail(cause, "%s.namespaces must be an object keyed by namespace name", where);
+	if (!nss || sg_json_count(nss) == 0 || root == p->defaults)
+		return 0;
+	free(p->ns);
+	p->ns = calloc((size_t)sg_json_count(nss), sizeof(*p->ns));
+	if (!p->ns)
+		return fail(cause, "out of memory");
+	p->nns = 0;
+	cJSON_ArrayForEach(it, nss)
+	{
+		struct ns_rules *n = &p->ns[p->nns];
+
+		if (!valid_dns_subdomain(it->string) || strlen(it->string) > 63 ||
+		    strchr(it->string, '.'))
+			return fail(cause, "%s.namespaces: '%s' is not a valid namespace name", where,
+				    it->string);
+		for (size_t i = 0; i < p->nns; i++)
+			if (strcmp(p->ns[i].name, it->string) == 0)
+				return fail(cause, "%s.namespaces: '%s' appears twice", where,
+					    it->string);
+		snprintf(w, sizeof(w), "%s.namespaces.%s", where, it->string);
+		n->name = it->string;
+		n->rules = p->global; /* inherit, then override */
+		if (parse_rules(p, it, w, &n->rules, false, cause))
+			return -EINVAL;
+		p->nns++;
+	}
+	return 0;
+}
+
+struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *origin, char **cause)
+{
+	struct wh_policy *p = calloc(1, sizeof(*p));
+	char *err = NULL;
+
+	if (!p || !(p->origin = strdup(origin))) {
+		free(p);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	p->defaults = sg_json_parse(wh_default_policy_json, strlen(wh_default_policy_json), &err);
+	if (!p->defaults) {
+		fail(cause, "built-in default policy: %s", err);
+		goto out;
+	}
+	/* The built-in default sets every field, so every pointer below is filled. */
+	if (parse_top(p, p->defaults, "built-in default", cause))
+		goto out;
+	p->root = sg_json_parse(text, len, &err);
+	if (!p->root) {
+		fail(cause, "%s: %s", origin, err);
+		goto out;
+	}
+	if (!cJSON_IsObject(p->root)) {
+		fail(cause, "%s: the policy must be a JSON object", origin);
+		goto out;
+	}
+	if (parse_top(p, p->root, "policy", cause))
+		goto prefix;
+	normalise(&p->global);
+	if (check_rules(&p->global, "policy", cause))
+		goto prefix;
+	for (size_t i = 0; i < p->nns; i++) {
+		char w[512];
+
+		normalise(&p->ns[i].rules);
+		snprintf(w, sizeof(w), "policy.namespaces.%s", p->ns[i].name);
+		if (check_rules(&p->ns[i].rules, w, cause))
+			goto prefix;
+	}
+	qsort(p->ns, p->nns, sizeof(*p->ns), cmp_ns);
+	free(err);
+	return p;
+prefix:
+	/* Say which file the problem is in. */
+	{
+		char *inner = *cause;
+
+		fail(cause, "%s: %s", origin, inner);
+		free(inner);
+	}
+out:
+	free(err);
+	wh_policy_free(p);
+	return NULL;
+}
+
+struct wh_policy *wh_policy_load(const char *path, char **cause)
+{
+	struct wh_policy *p;
+	struct sg_buf b;
+	char chunk[8192];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(cause, "cannot open policy '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	sg_buf_init(&b, WH_POLICY_MAX_SIZE);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(cause, "cannot read policy '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		if (sg_buf_append(&b, chunk, (size_t)n) != 0) {
+			fail(cause, "policy '%s' is larger than %u bytes", path, WH_POLICY_MAX_SIZE);
+			goto fail;
+		}
+	}
+	close(fd);
+	p = wh_policy_parse(b.data ? b.data : "", b.len, path, cause);
+	sg_buf_release(&b);
+	return p;
+fail:
+	close(fd);
+	sg_buf_release(&b);
+	return NULL;
+}
+
+void wh_policy_free(struct wh_policy *p)
+{
+	if (!p)
+		return;
+	cJSON_Delete(p->defaults);
+	cJSON_Delete(p->root);
+	free(p->ns);
+	free(p->sched);
+	free(p->origin);
+	free(p);
+}
+
+const struct wh_rules *wh_policy_rules(const struct wh_policy *p, const char *ns)
+{
+	struct ns_rules key = {.name = ns}, *hit;
+
+	if (!ns || !ns[0] || p->nns == 0)
+		return &p->global;
+	hit = bsearch(&key, p->ns, p->nns, sizeof(*p->ns), cmp_ns);
+	return hit ? &hit->rules : &p->global;
+}
+
+bool wh_policy_exempt(const struct wh_policy *p, const char *ns, const char *user,
+		      const cJSON *groups)
+{
+	const cJSON *g;
+
+	if (wh_in_list(p->exempt_ns, ns) || wh_in_list(p->exempt_users, user))
+		return true;
+	cJSON_ArrayForEach(g, groups)
+	{
+		if (cJSON_IsString(g) && wh_in_list(p->exempt_groups, g->valuestring))
+			return true;
+	}
+	return false;
+}
+
+const struct wh_scheduling *wh_policy_scheduling(const struct wh_policy *p, const char *runtime)
+{
+	if (!runtime)
+		return NULL;
+	for (size_t i = 0; i < p->nsched; i++)
+		if (strcmp(p->sched[i].runtime, runtime) == 0)
+			return &p->sched[i];
+	return NULL;
+}
+
+const char *wh_policy_origin(const struct wh_policy *p)
+{
+	return p->origin;
+}

@@ -1,0 +1,97 @@
+/*
+ * policy: the security team's isolation policy, parsed and checked.
+ *
+ * The policy is one JSON document (docs/policy.md documents every field).
+ * Parsing is strict: an unknown field, a wrong type or an inconsistent value
+ * is an error that names the field, because a typo in a security policy
+ * must not silently mean "use the default". The parsed tree stays alive
+ * inside the policy and the rules point into it, so a policy is immutable
+ * once loaded and a reload simply swaps whole policies.
+ *
+ * Rules are resolved per namespace: the top-level settings, with the
+ * namespace's override (if any) replacing the fields it names.
+ */
+#ifndef WH_POLICY_H
+#define WH_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* The label that carries a sandbox pod's network profile. */
+#define WH_PROFILE_LABEL  "sandbox-guard.io/network-profile"
+/* Every label under this prefix is ours and protected. */
+#define WH_LABEL_PREFIX	  "sandbox-guard.io/"
+/* Largest policy file accepted. */
+#define WH_POLICY_MAX_SIZE (1u << 20)
+
+enum wh_mode {
+	WH_ENFORCE = 0, /* deny */
+	WH_WARN,	/* allow, with a warning per violation */
+	WH_AUDIT,	/* allow, with an audit annotation */
+};
+
+/* The rules that apply in one namespace. Pointers borrow from the policy. */
+struct wh_rules {
+	enum wh_mode mode;
+	bool mutate;
+	const char *runtime_default;   /* NULL: do not default */
+	const cJSON *runtime_allowed;  /* array of strings, never empty */
+	bool no_token;		       /* automountServiceAccountToken must be false */
+	bool no_service_links;	       /* enableServiceLinks must be false */
+	bool seccomp;		       /* seccomp RuntimeDefault or Localhost */
+	bool no_privilege_escalation;  /* allowPrivilegeEscalation must be false */
+	bool drop_all;		       /* capabilities drop ALL, add NET_BIND_SERVICE at most */
+	bool run_as_non_root;	       /* runAsNonRoot true, runAsUser not 0 */
+	bool read_only_root;	       /* readOnlyRootFilesystem true */
+	const cJSON *volume_types;     /* array of allowed volume source names */
+	const char *scheduler_name;    /* NULL: leave schedulerName alone */
+	const char *default_profile;   /* network profile stamped on pods */
+	const cJSON *allowed_profiles; /* profiles a pod in this namespace may carry */
+};
+
+struct wh_scheduling {
+	const char *runtime;
+	const cJSON *node_selector; /* object of strings, or NULL */
+	const cJSON *tolerations;   /* array of objects, or NULL */
+};
+
+struct wh_policy;
+
+/* The built-in default policy, as JSON text. */
+extern const char wh_default_policy_json[];
+
+/*
+ * Parses and checks a policy. origin names it in messages ("policy.json",
+ * "built-in default"). Returns the policy (free with wh_policy_free) or
+ * NULL with *cause, a new string naming the problem, which the caller frees.
+ */
+struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *origin, char **cause);
+
+/* Reads and parses the file at path (at most WH_POLICY_MAX_SIZE bytes). */
+struct wh_policy *wh_policy_load(const char *path, char **cause);
+
+/* NULL is a no-op. */
+void wh_policy_free(struct wh_policy *p);
+
+/* The rules for namespace ns ("" or NULL for the top level). Never NULL. */
+const struct wh_rules *wh_policy_rules(const struct wh_policy *p, const char *ns);
+
+/* True if requests in ns, or by this user or any of these groups, are exempt. */
+bool wh_policy_exempt(const struct wh_policy *p, const char *ns, const char *user,
+		      const cJSON *groups);
+
+/* Node selector and tolerations for a runtime class, or NULL. */
+const struct wh_scheduling *wh_policy_scheduling(const struct wh_policy *p, const char *runtime);
+
+/* Where the policy came from, as given to wh_policy_parse. */
+const char *wh_policy_origin(const struct wh_policy *p);
+
+/* True if s is one of the strings in arr. */
+bool wh_in_list(const cJSON *arr, const char *s);
+
+/* Appends the strings of arr as "a, b, c" to a fixed buffer (truncating). */
+void wh_list_text(const cJSON *arr, char *out, size_t outlen);
+
+#endif
