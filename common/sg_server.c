@@ -505,6 +505,12 @@ struct sg_server *sg_server_new(struct event_base *base, const struct sg_server_
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	/*
+	 * Read and discard an oversized body before answering 413, so that a
+	 * client still sending sees the answer instead of a reset. The
+	 * whole-request timeout bounds how long that may take.
+	 */
+	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(s->http, dispatch, s);
 	s->next_server = servers;
 	servers = s;

@@ -30,11 +30,12 @@ static bool is(const char *a, const char *b)
 }
 
 /* Checks a Sandbox's or SandboxTemplate's pod template. */
-static void check_template(const struct wh_rules *r, const cJSON *obj, struct wh_violations *out)
+static void check_template(const struct wh_rules *r, enum wh_holder holder, const cJSON *obj,
+			   struct wh_violations *out)
 {
 	const cJSON *pt = sg_json_get(sg_json_get(obj, "spec"), "podTemplate");
 	const cJSON *meta = sg_json_get(pt, "metadata");
-	struct wh_podcheck pc = {.rules = r, .template = true, .where = "spec.podTemplate.spec",
+	struct wh_podcheck pc = {.rules = r, .holder = holder, .where = "spec.podTemplate.spec",
 				 .meta = meta};
 
 	if (!cJSON_IsObject(pt)) {
@@ -66,7 +67,7 @@ static void check_claim(const cJSON *obj, struct wh_violations *out)
 static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
 		      struct wh_violations *out)
 {
-	struct wh_podcheck pc = {.rules = r, .where = "spec",
+	struct wh_podcheck pc = {.rules = r, .holder = WH_HOLDER_POD, .where = "spec",
 				 .meta = sg_json_get(pod, "metadata")};
 
 	wh_check_podspec(&pc, sg_json_get(pod, "spec"), out);
@@ -83,8 +84,10 @@ static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSO
 		check_pod(r, obj, create, out);
 		break;
 	case WH_KIND_SANDBOX:
+		check_template(r, WH_HOLDER_SANDBOX, obj, out);
+		break;
 	case WH_KIND_TEMPLATE:
-		check_template(r, obj, out);
+		check_template(r, WH_HOLDER_TEMPLATE, obj, out);
 		break;
 	case WH_KIND_CLAIM:
 		check_claim(obj, out);

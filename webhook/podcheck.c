@@ -119,7 +119,7 @@ static void check_handler(const cJSON *h, const char *where, const char *name,
  */
 static bool deferred(const struct wh_podcheck *c)
 {
-	return c->template && c->rules->mutate;
+	return c->holder != WH_HOLDER_POD && c->rules->mutate;
 }
 
 static void check_container(const struct wh_podcheck *c, const cJSON *ctr, const char *where,
@@ -236,7 +236,17 @@ static void check_volumes(const struct wh_podcheck *c, const cJSON *spec,
 		if (c->rules->no_token) {
 			cJSON_ArrayForEach(src, sg_json_arr(sg_json_get(vol, "projected"), "sources"))
 			{
-				if (sg_json_get(src, "serviceAccountToken"))
+				if (!sg_json_get(src, "serviceAccountToken"))
+					continue;
+				if (name && strncmp(name, "kube-api-access-", 16) == 0)
+					wh_violation(out,
+						     "%s.volumes[%d] (%.64s): Kubernetes mounted an "
+						     "API token because automountServiceAccountToken "
+						     "was not false at creation; set it to false in "
+						     "the pod (or the Sandbox's podTemplate) or on its "
+						     "ServiceAccount",
+						     c->where, i, name);
+				else
 					wh_violation(out,
 						     "%s.volumes[%d] (%.64s): a projected "
 						     "serviceAccountToken mounts an API token; "
@@ -282,8 +292,12 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 				     "%s.automountServiceAccountToken is true; set it to false: "
 				     "untrusted code must not get an API token",
 				     c->where);
-		else if (!deferred(c) && !sg_json_false(spec, "automountServiceAccountToken"))
-			wh_violation(out, "%s.automountServiceAccountToken is not set; set it to false",
+		else if (c->holder != WH_HOLDER_TEMPLATE &&
+			 !sg_json_false(spec, "automountServiceAccountToken"))
+			wh_violation(out,
+				     "%s.automountServiceAccountToken is not set; set it to false "
+				     "(unless it is false when the pod is created, Kubernetes "
+				     "mounts an API token before this webhook runs)",
 				     c->where);
 	}
 	if (r->no_service_links && sg_json_true(spec, "enableServiceLinks"))

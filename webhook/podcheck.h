@@ -9,6 +9,12 @@
  * token automount, seccomp, privilege escalation, capabilities); an
  * explicit bad value is not. A pod is checked as it will run.
  *
+ * One blueprint field is not deferred on a Sandbox: the ServiceAccount
+ * admission plugin runs before any webhook and mounts an API token unless
+ * automountServiceAccountToken is already false, so a Sandbox must say
+ * false itself. (A SandboxTemplate need not: agent-sandbox writes false
+ * into every Sandbox it makes from a template when the field is unset.)
+ *
  * The rules are Pod Security "restricted" where it matters for untrusted
  * code, plus what the restricted profile does not cover and a sandbox
  * needs: the runtime class, token automount, service links, probe hosts.
@@ -23,9 +29,16 @@
 #include "policy.h"
 #include "violations.h"
 
+/* What holds the pod spec being checked. */
+enum wh_holder {
+	WH_HOLDER_POD,	    /* the pod itself, as it will run */
+	WH_HOLDER_SANDBOX,  /* a Sandbox's podTemplate */
+	WH_HOLDER_TEMPLATE, /* a SandboxTemplate's podTemplate */
+};
+
 struct wh_podcheck {
 	const struct wh_rules *rules;
-	bool template;	      /* a blueprint: defaults still to come */
+	enum wh_holder holder;
 	const char *where;    /* prefix of paths in messages: "spec", "spec.podTemplate.spec" */
 	const cJSON *meta;    /* the pod's (or template's) metadata, for annotations; may be NULL */
 };

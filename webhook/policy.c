@@ -496,7 +496,8 @@ struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *orig
 		if (check_rules(&p->ns[i].rules, w, cause))
 			goto prefix;
 	}
-	qsort(p->ns, p->nns, sizeof(*p->ns), cmp_ns);
+	if (p->nns)
+		qsort(p->ns, p->nns, sizeof(*p->ns), cmp_ns);
 	free(err);
 	return p;
 prefix:

@@ -1,0 +1,154 @@
+/*
+ * Every fixture in tests/fixtures/reviews/cases.json through wh_admit,
+ * in process (so the sanitizer build checks the whole decision path).
+ * The integration suite sends the same fixtures to the daemon and also
+ * applies the patches.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "admission.h"
+#include "helpers.h"
+#include "sg_json.h"
+
+static struct wh_policy *default_policy(void)
+{
+	char *cause = NULL;
+	struct wh_policy *p =
+		wh_policy_parse(wh_default_policy_json, strlen(wh_default_policy_json), "d", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	return p;
+}
+
+static void run_case(struct wh_policy *p, const cJSON *c)
+{
+	const char *file = sg_json_str(c, "file"), *expect = sg_json_str(c, "expect");
+	enum wh_endpoint ep = strcmp(sg_json_str(c, "endpoint"), "mutate") == 0 ? WH_MUTATE
+										: WH_VALIDATE;
+	char rel[256], *body, *answer;
+	struct wh_outcome res;
+	struct sg_buf out;
+	size_t len;
+	const cJSON *it;
+	cJSON *doc, *resp;
+	int status;
+
+	snprintf(rel, sizeof(rel), "reviews/%s", file);
+	body = fixture_text(rel, &len);
+	sg_buf_init(&out, 1 << 20);
+	status = wh_admit(p, ep, body, len, &out, &res);
+	cr_assert_eq(status, 200, "%s: %s", file, out.data);
+	doc = parse_or_die(out.data);
+	resp = sg_json_get(doc, "response");
+	if (strcmp(expect, "denied") == 0) {
+		cr_assert(sg_json_false(resp, "allowed"), "%s should be denied", file);
+		cr_assert_str_eq(res.decision, "denied");
+	} else if (strcmp(expect, "patched") == 0) {
+		cr_assert(sg_json_true(resp, "allowed"), "%s", file);
+		cr_assert_not_null(sg_json_get(resp, "patch"), "%s should be patched", file);
+		cr_assert_str_eq(res.decision, "patched");
+	} else {
+		cr_assert(sg_json_true(resp, "allowed"), "%s should be allowed: %s", file, out.data);
+		cr_assert_null(sg_json_get(resp, "patch"), "%s has a patch", file);
+	}
+	answer = out.data;
+	cJSON_ArrayForEach(it, sg_json_get(c, "contains"))
+	{
+		/* The answer is JSON, so compare against the escaped needle. */
+		struct sg_buf needle;
+
+		sg_buf_init(&needle, 4096);
+		sg_buf_json_str(&needle, it->valuestring);
+		needle.data[needle.len - 1] = '\0';
+		cr_assert(strstr(answer, needle.data + 1), "%s: '%s' not in %s", file,
+			  it->valuestring, answer);
+		sg_buf_release(&needle);
+	}
+	cJSON_Delete(doc);
+	sg_buf_release(&out);
+	free(body);
+}
+
+Test(admission, every_fixture_case)
+{
+	struct wh_policy *p = default_policy();
+	cJSON *cases = fixture_json("reviews/cases.json"), *c;
+	int n = 0;
+
+	cJSON_ArrayForEach(c, cases)
+	{
+		run_case(p, c);
+		n++;
+	}
+	cr_assert_gt(n, 20);
+	cJSON_Delete(cases);
+	wh_policy_free(p);
+}
+
+Test(admission, malformed_review_is_400_with_reason)
+{
+	struct wh_policy *p = default_policy();
+	struct wh_outcome res;
+	struct sg_buf out;
+
+	sg_buf_init(&out, 4096);
+	cr_assert_eq(wh_admit(p, WH_VALIDATE, "{}", 2, &out, &res), 400);
+	cr_assert(strncmp(out.data, "invalid AdmissionReview: ", 25) == 0, "%s", out.data);
+	cr_assert_str_eq(res.decision, "invalid");
+	sg_buf_release(&out);
+	wh_policy_free(p);
+}
+
+Test(admission, warn_and_audit_modes_allow_and_report)
+{
+	const char *modes[] = {"{\"mode\":\"warn\"}", "{\"mode\":\"audit\"}"};
+	size_t len;
+	char *body = fixture_text("reviews/pod-runc-create.json", &len);
+
+	for (int i = 0; i < 2; i++) {
+		char *cause = NULL;
+		struct wh_policy *p = wh_policy_parse(modes[i], strlen(modes[i]), "m", &cause);
+		struct wh_outcome res;
+		struct sg_buf out;
+		cJSON *doc, *resp;
+
+		sg_buf_init(&out, 1 << 20);
+		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &out, &res), 200);
+		doc = parse_or_die(out.data);
+		resp = sg_json_get(doc, "response");
+		cr_assert(sg_json_true(resp, "allowed"));
+		if (i == 0) {
+			cr_assert_str_eq(res.decision, "warned");
+			cr_assert_gt(cJSON_GetArraySize(sg_json_get(resp, "warnings")), 0);
+		} else {
+			cr_assert_str_eq(res.decision, "audited");
+			cr_assert(strstr(sg_json_str(sg_json_get(resp, "auditAnnotations"), "violations"),
+					 "runc"));
+		}
+		cJSON_Delete(doc);
+		sg_buf_release(&out);
+		wh_policy_free(p);
+	}
+	free(body);
+}
+
+Test(admission, delete_and_connect_are_allowed_without_checks)
+{
+	struct wh_policy *p = default_policy();
+	size_t len;
+	char *body = fixture_text("reviews/pod-warm-delete.json", &len);
+	struct wh_outcome res;
+	struct sg_buf out;
+
+	sg_buf_init(&out, 1 << 20);
+	cr_assert_eq(wh_admit(p, WH_MUTATE, body, len, &out, &res), 200);
+	cr_assert_str_eq(res.decision, "allowed");
+	cr_assert_null(strstr(out.data, "patch"));
+	sg_buf_release(&out);
+	free(body);
+	wh_policy_free(p);
+}

@@ -1,0 +1,98 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+#include "sg_buf.h"
+
+Test(buf, appends_and_stays_nul_terminated)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 1024);
+	cr_assert_eq(sg_buf_puts(&b, "abc"), 0);
+	cr_assert_eq(sg_buf_putc(&b, 'd'), 0);
+	cr_assert_eq(sg_buf_printf(&b, "%d-%s", 42, "x"), 0);
+	cr_assert_str_eq(b.data, "abcd42-x");
+	cr_assert_eq(b.len, 8);
+	sg_buf_release(&b);
+	cr_assert_null(b.data);
+}
+
+Test(buf, refuses_to_grow_past_its_cap_and_keeps_contents)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 8);
+	cr_assert_eq(sg_buf_puts(&b, "12345678"), 0);
+	cr_assert_eq(sg_buf_putc(&b, '9'), -E2BIG);
+	cr_assert_eq(sg_buf_printf(&b, "%s", "x"), -E2BIG);
+	cr_assert_str_eq(b.data, "12345678");
+	sg_buf_release(&b);
+}
+
+Test(buf, json_string_escapes_quotes_backslashes_and_controls)
+{
+	struct sg_buf b;
+	const char in[] = "a\"b\\c\n\t\x01\x1f<>&\xc3\xa9";
+
+	sg_buf_init(&b, 1024);
+	cr_assert_eq(sg_buf_json_string(&b, in, sizeof(in) - 1), 0);
+	cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f<>&\xc3\xa9\"");
+	sg_buf_release(&b);
+}
+
+Test(buf, json_string_with_embedded_nul_is_escaped)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 64);
+	cr_assert_eq(sg_buf_json_string(&b, "a\0b", 3), 0);
+	cr_assert_str_eq(b.data, "\"a\\u0000b\"");
+	sg_buf_release(&b);
+}
+
+Test(buf, failed_json_string_leaves_buffer_unchanged)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 10);
+	cr_assert_eq(sg_buf_puts(&b, "ab"), 0);
+	cr_assert_eq(sg_buf_json_str(&b, "0123456789"), -E2BIG);
+	cr_assert_str_eq(b.data, "ab");
+	cr_assert_eq(b.len, 2);
+	sg_buf_release(&b);
+}
+
+Test(buf, extend_reserves_room_to_fill)
+{
+	struct sg_buf b;
+	char *at;
+
+	sg_buf_init(&b, 64);
+	sg_buf_puts(&b, "x");
+	cr_assert_eq(sg_buf_extend(&b, 3, &at), 0);
+	memcpy(at, "yz!", 3);
+	cr_assert_str_eq(b.data, "xyz!");
+	cr_assert_eq(sg_buf_extend(&b, 100, &at), -E2BIG);
+	sg_buf_release(&b);
+}
+
+Test(buf, detach_hands_over_ownership)
+{
+	struct sg_buf b;
+	char *s;
+
+	sg_buf_init(&b, 64);
+	s = sg_buf_detach(&b);
+	cr_assert_str_eq(s, "");
+	free(s);
+	sg_buf_puts(&b, "hello");
+	s = sg_buf_detach(&b);
+	cr_assert_str_eq(s, "hello");
+	cr_assert_null(b.data);
+	cr_assert_eq(b.len, 0);
+	free(s);
+}

@@ -1,0 +1,221 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+#include "mutate.h"
+#include "sg_json.h"
+
+static struct wh_policy *policy(const char *text)
+{
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(text, strlen(text), "test", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	return p;
+}
+
+/* Runs the pod mutation with the given policy and returns the ops (NULL for no patch). */
+static cJSON *mutate_with(const char *pol, const char *pod_json)
+{
+	struct wh_policy *p = policy(pol);
+	cJSON *pod = parse_or_die(pod_json), *ops = NULL;
+	struct wh_patch patch;
+
+	wh_patch_init(&patch);
+	wh_mutate_pod(p, wh_policy_rules(p, "ns"), pod, &patch);
+	cr_assert_eq(wh_patch_finish(&patch), 0);
+	if (patch.nops)
+		ops = parse_or_die(patch.buf.data);
+	wh_patch_release(&patch);
+	cJSON_Delete(pod);
+	wh_policy_free(p);
+	return ops;
+}
+
+static cJSON *mutate(const char *pod_json)
+{
+	return mutate_with("{}", pod_json);
+}
+
+static void expect_value(const cJSON *ops, const char *path, const char *json)
+{
+	const cJSON *op = find_op(ops, path);
+	cJSON *want = parse_or_die(json);
+
+	cr_assert_not_null(op, "no op for %s", path);
+	cr_assert_str_eq(sg_json_str(op, "op"), "add");
+	cr_assert(cJSON_Compare(sg_json_get(op, "value"), want, true), "%s: got %s", path,
+		  cJSON_PrintUnformatted(sg_json_get(op, "value")));
+	cJSON_Delete(want);
+}
+
+#define MIN_POD                                                                                   \
+	"{\"metadata\":{\"name\":\"p\",\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"  \
+	"\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"securityContext\":{},"     \
+	"\"enableServiceLinks\":true,\"schedulerName\":\"default-scheduler\"}}"
+
+Test(mutate, fills_every_default_on_a_bare_pod)
+{
+	cJSON *ops = mutate(MIN_POD);
+
+	expect_value(ops, "/spec/runtimeClassName", "\"gvisor\"");
+	expect_value(ops, "/spec/automountServiceAccountToken", "false");
+	expect_value(ops, "/spec/enableServiceLinks", "false");
+	expect_value(ops, "/spec/securityContext/seccompProfile", "{\"type\":\"RuntimeDefault\"}");
+	expect_value(ops, "/spec/containers/0/securityContext",
+		     "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}}");
+	expect_value(ops, "/metadata/labels/sandbox-guard.io~1network-profile", "\"default\"");
+	cr_assert_eq(cJSON_GetArraySize(ops), 6);
+	cr_assert_null(find_op(ops, "/spec/schedulerName"), "no scheduler unless the policy says");
+	cJSON_Delete(ops);
+}
+
+Test(mutate, creates_missing_parents_whole)
+{
+	cJSON *ops = mutate("{\"metadata\":{\"name\":\"p\",\"ownerReferences\":[{\"apiVersion\":"
+			    "\"agents.x-k8s.io/v1alpha1\",\"kind\":\"Sandbox\",\"name\":\"p\","
+			    "\"uid\":\"u\",\"controller\":true}]},"
+			    "\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":null}]}}");
+
+	expect_value(ops, "/metadata/labels", "{\"sandbox-guard.io/network-profile\":\"default\"}");
+	expect_value(ops, "/spec/securityContext", "{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+	cr_assert_not_null(find_op(ops, "/spec/containers/0/securityContext"));
+	cJSON_Delete(ops);
+}
+
+Test(mutate, adds_single_fields_inside_existing_parents)
+{
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},\"spec\":{"
+		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"runAsUser\":1000}},"
+		"{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"NET_BIND_SERVICE\"]}}}],"
+		"\"initContainers\":[{\"name\":\"i\",\"securityContext\":{\"allowPrivilegeEscalation\":false}}]}}");
+
+	expect_value(ops, "/spec/containers/0/securityContext/allowPrivilegeEscalation", "false");
+	expect_value(ops, "/spec/containers/0/securityContext/capabilities", "{\"drop\":[\"ALL\"]}");
+	expect_value(ops, "/spec/containers/1/securityContext/capabilities/drop", "[\"ALL\"]");
+	expect_value(ops, "/spec/initContainers/0/securityContext/capabilities", "{\"drop\":[\"ALL\"]}");
+	cr_assert_null(find_op(ops, "/spec/initContainers/0/securityContext/allowPrivilegeEscalation"));
+	cJSON_Delete(ops);
+}
+
+Test(mutate, never_overwrites_explicit_values)
+{
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
+		"\"sandbox-guard.io/network-profile\":\"custom\"}},\"spec\":{"
+		"\"runtimeClassName\":\"runc\",\"automountServiceAccountToken\":true,"
+		"\"enableServiceLinks\":false,\"securityContext\":{\"seccompProfile\":{\"type\":\"Unconfined\"}},"
+		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":true,"
+		"\"capabilities\":{\"drop\":[]}}}]}}");
+
+	cr_assert_null(ops, "got %s", ops ? cJSON_PrintUnformatted(ops) : "");
+}
+
+Test(mutate, leaves_privilege_escalation_alone_where_it_would_make_the_pod_invalid)
+{
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},\"spec\":{"
+		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"privileged\":true}},"
+		"{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"CAP_SYS_ADMIN\"]}}}]}}");
+
+	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext/allowPrivilegeEscalation"));
+	cr_assert_null(find_op(ops, "/spec/containers/1/securityContext/allowPrivilegeEscalation"));
+	cr_assert_not_null(find_op(ops, "/spec/containers/0/securityContext/capabilities"));
+	cJSON_Delete(ops);
+}
+
+Test(mutate, is_idempotent_on_its_own_output)
+{
+	/* The pod as MIN_POD looks once every op above is applied. */
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
+		"\"sandbox-guard.io/network-profile\":\"default\"}},\"spec\":{"
+		"\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"
+		"\"enableServiceLinks\":false,"
+		"\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
+		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+		"\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}");
+
+	cr_assert_null(ops);
+}
+
+Test(mutate, windows_pods_get_no_linux_security_fields)
+{
+	cJSON *ops = mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+			    "\"spec\":{\"os\":{\"name\":\"windows\"},\"containers\":[{\"name\":\"a\"}]}}");
+
+	cr_assert_null(find_op(ops, "/spec/securityContext"));
+	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext"));
+	cr_assert_not_null(find_op(ops, "/spec/runtimeClassName"));
+	cJSON_Delete(ops);
+}
+
+Test(mutate, scheduler_name_replaces_only_the_api_default)
+{
+	const char *pol = "{\"schedulerName\":\"sandbox-scheduler\"}";
+	cJSON *ops = mutate_with(pol, MIN_POD);
+
+	expect_value(ops, "/spec/schedulerName", "\"sandbox-scheduler\"");
+	cJSON_Delete(ops);
+	ops = mutate_with(pol, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":"
+			       "\"1\"}},\"spec\":{\"schedulerName\":\"team-scheduler\"}}");
+	cr_assert_null(find_op(ops, "/spec/schedulerName"));
+	cJSON_Delete(ops);
+}
+
+Test(mutate, runtime_scheduling_adds_missing_selectors_and_tolerations)
+{
+	const char *pol =
+		"{\"runtimeClass\":{\"default\":\"kata\",\"scheduling\":{\"kata\":{"
+		"\"nodeSelector\":{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"},"
+		"\"tolerations\":[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"},"
+		"{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}}}";
+	cJSON *ops;
+
+	ops = mutate_with(pol, MIN_POD);
+	expect_value(ops, "/spec/nodeSelector", "{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"}");
+	expect_value(ops, "/spec/tolerations",
+		     "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"},"
+		     "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+		     "\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]");
+	cJSON_Delete(ops);
+
+	/* Existing selector keys (even with another value) and equal tolerations are kept. */
+	ops = mutate_with(pol,
+			  "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+			  "\"spec\":{\"nodeSelector\":{\"zone\":\"b\"},\"tolerations\":["
+			  "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+			  "\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}");
+	expect_value(ops, "/spec/nodeSelector/sandbox.example.com~1kata", "\"true\"");
+	cr_assert_null(find_op(ops, "/spec/nodeSelector/zone"));
+	expect_value(ops, "/spec/tolerations/-",
+		     "{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}");
+	cr_assert_eq(cJSON_GetArraySize(ops), 7);
+	cJSON_Delete(ops);
+}
+
+Test(mutate, ephemeral_only_new_containers)
+{
+	struct wh_policy *p = policy("{}");
+	cJSON *old = parse_or_die("{\"spec\":{\"ephemeralContainers\":[{\"name\":\"old\"}]}}");
+	cJSON *pod = parse_or_die("{\"spec\":{\"ephemeralContainers\":[{\"name\":\"old\"},"
+				  "{\"name\":\"new\"}]}}");
+	struct wh_patch patch;
+	cJSON *ops;
+
+	wh_patch_init(&patch);
+	wh_mutate_ephemeral(wh_policy_rules(p, NULL), pod, old, &patch);
+	cr_assert_eq(wh_patch_finish(&patch), 0);
+	ops = parse_or_die(patch.buf.data);
+	cr_assert_eq(cJSON_GetArraySize(ops), 1);
+	cr_assert_not_null(find_op(ops, "/spec/ephemeralContainers/1/securityContext"));
+	cJSON_Delete(ops);
+	cJSON_Delete(old);
+	cJSON_Delete(pod);
+	wh_patch_release(&patch);
+	wh_policy_free(p);
+}

@@ -1,0 +1,177 @@
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+#include "policy.h"
+
+static struct wh_policy *parse(const char *text, char **cause)
+{
+	*cause = NULL;
+	return wh_policy_parse(text, strlen(text), "test.json", cause);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	char *cause;
+	struct wh_policy *p = parse(text, &cause);
+
+	cr_assert_null(p, "accepted: %s", text);
+	cr_assert_not_null(cause);
+	cr_assert(strstr(cause, needle), "'%s' not in '%s'", needle, cause);
+	cr_assert(strncmp(cause, "test.json: ", 11) == 0, "cause names the file: %s", cause);
+	free(cause);
+}
+
+Test(policy, built_in_default_is_gvisor_enforce_all_hardening)
+{
+	char *cause;
+	struct wh_policy *p = parse(wh_default_policy_json, &cause);
+	const struct wh_rules *r;
+
+	cr_assert_not_null(p, "%s", cause);
+	r = wh_policy_rules(p, "any");
+	cr_assert_eq(r->mode, WH_ENFORCE);
+	cr_assert(r->mutate);
+	cr_assert_str_eq(r->runtime_default, "gvisor");
+	for (const char *const *rc = (const char *const[]){"gvisor", "kata", "kata-qemu", "kata-clh",
+							    "kata-fc", "kata-vm-isolation", NULL};
+	     *rc; rc++)
+		cr_assert(wh_in_list(r->runtime_allowed, *rc), "%s", *rc);
+	cr_assert_eq(cJSON_GetArraySize((cJSON *)r->runtime_allowed), 6);
+	cr_assert(r->no_token && r->no_service_links && r->seccomp &&
+		  r->no_privilege_escalation && r->drop_all);
+	cr_assert_str_eq(r->default_profile, "default");
+	cr_assert_null(r->scheduler_name);
+	wh_policy_free(p);
+}
+
+Test(policy, empty_object_means_all_defaults)
+{
+	char *cause;
+	struct wh_policy *p = parse("{}", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert_str_eq(wh_policy_rules(p, NULL)->runtime_default, "gvisor");
+	wh_policy_free(p);
+}
+
+Test(policy, namespace_overrides_inherit_the_rest)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"mode\":\"warn\",\"schedulerName\":\"sandbox-scheduler\","
+				    "\"namespaces\":{\"team-b\":{\"mode\":\"enforce\","
+				    "\"runtimeClass\":{\"default\":\"kata\",\"allowed\":[\"kata\"]}},"
+				    "\"team-a\":{\"hardening\":{\"runAsNonRoot\":true}}}}",
+				    &cause);
+	const struct wh_rules *a, *b, *other;
+
+	cr_assert_not_null(p, "%s", cause);
+	a = wh_policy_rules(p, "team-a");
+	b = wh_policy_rules(p, "team-b");
+	other = wh_policy_rules(p, "team-c");
+	cr_assert_eq(other->mode, WH_WARN);
+	cr_assert_eq(a->mode, WH_WARN);
+	cr_assert(a->run_as_non_root);
+	cr_assert(!other->run_as_non_root);
+	cr_assert_eq(b->mode, WH_ENFORCE);
+	cr_assert_str_eq(b->runtime_default, "kata");
+	cr_assert(!wh_in_list(b->runtime_allowed, "gvisor"));
+	cr_assert_str_eq(b->scheduler_name, "sandbox-scheduler");
+	wh_policy_free(p);
+}
+
+Test(policy, empty_default_runtime_turns_defaulting_off)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"runtimeClass\":{\"default\":\"\"}}", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert_null(wh_policy_rules(p, "x")->runtime_default);
+	wh_policy_free(p);
+}
+
+Test(policy, exemptions_by_namespace_user_and_group)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"exemptions\":{\"namespaces\":[\"kube-system\"],"
+				    "\"users\":[\"admin\"],\"groups\":[\"ops\"]}}",
+				    &cause);
+	cJSON *groups = parse_or_die("[\"a\",\"ops\"]"), *none = parse_or_die("[\"a\"]");
+
+	cr_assert(wh_policy_exempt(p, "kube-system", "u", NULL));
+	cr_assert(wh_policy_exempt(p, "x", "admin", NULL));
+	cr_assert(wh_policy_exempt(p, "x", "u", groups));
+	cr_assert(!wh_policy_exempt(p, "x", "u", none));
+	cr_assert(!wh_policy_exempt(p, "", "", NULL));
+	cJSON_Delete(groups);
+	cJSON_Delete(none);
+	wh_policy_free(p);
+}
+
+Test(policy, scheduling_per_runtime_class)
+{
+	char *cause;
+	struct wh_policy *p = parse(
+		"{\"runtimeClass\":{\"scheduling\":{\"kata\":{\"nodeSelector\":{\"kata\":\"true\"},"
+		"\"tolerations\":[{\"key\":\"sandbox\",\"operator\":\"Exists\","
+		"\"effect\":\"NoSchedule\"}]}}}}",
+		&cause);
+	const struct wh_scheduling *s;
+
+	cr_assert_not_null(p, "%s", cause);
+	s = wh_policy_scheduling(p, "kata");
+	cr_assert_not_null(s);
+	cr_assert_not_null(s->node_selector);
+	cr_assert_eq(cJSON_GetArraySize((cJSON *)s->tolerations), 1);
+	cr_assert_null(wh_policy_scheduling(p, "gvisor"));
+	wh_policy_free(p);
+}
+
+Test(policy, errors_name_the_field)
+{
+	expect_error("{\"mode\":\"block\"}", "policy.mode is 'block'");
+	expect_error("{\"mdoe\":\"warn\"}", "unknown field 'mdoe' in policy");
+	expect_error("{\"hardening\":{\"seccomp\":true}}", "unknown field 'seccomp' in policy.hardening");
+	expect_error("{\"hardening\":{\"seccompRuntimeDefault\":1}}", "must be true or false");
+	expect_error("{\"runtimeClass\":{\"default\":\"runc\"}}", "'runc' is not in runtimeClass.allowed");
+	expect_error("{\"runtimeClass\":{\"allowed\":[]}}", "at least one RuntimeClass");
+	expect_error("{\"runtimeClass\":{\"allowed\":[\"Bad_Name\"]}}", "not a valid RuntimeClass");
+	expect_error("{\"runtimeClass\":{\"allowed\":[\"\"]}}", "non-empty strings");
+	expect_error("{\"network\":{\"defaultProfile\":\"x\"}}", "'x' is not in network.allowedProfiles");
+	expect_error("{\"network\":{\"defaultProfile\":\"bad value!\",\"allowedProfiles\":[\"bad value!\"]}}",
+		     "valid label value");
+	expect_error("{\"namespaces\":{\"a\":{\"exemptions\":{}}}}",
+		     "unknown field 'exemptions' in policy.namespaces.a");
+	expect_error("{\"namespaces\":{\"a\":{\"runtimeClass\":{\"default\":\"x\"}}}}",
+		     "policy.namespaces.a: runtimeClass.default 'x'");
+	expect_error("{\"namespaces\":[]}", "keyed by namespace");
+	expect_error("{\"exemptions\":{\"users\":\"admin\"}}", "array of strings");
+	expect_error("{\"runtimeClass\":{\"scheduling\":{\"kata\":{\"tolerations\":[{\"effect\":1}]}}}}",
+		     "effect must be a string");
+	expect_error("[1]", "must be a JSON object");
+	expect_error("{", "invalid JSON");
+	expect_error("{} {}", "trailing data");
+}
+
+Test(policy, load_reports_missing_and_oversized_files)
+{
+	char *cause = NULL;
+	char path[] = "/tmp/sg-policy-XXXXXX";
+	int fd = mkstemp(path);
+	char *big = malloc(WH_POLICY_MAX_SIZE + 2);
+
+	cr_assert_null(wh_policy_load("/nonexistent/policy.json", &cause));
+	cr_assert(strstr(cause, "cannot open policy '/nonexistent/policy.json'"), "%s", cause);
+	free(cause);
+	memset(big, ' ', WH_POLICY_MAX_SIZE + 1);
+	cr_assert_eq(write(fd, big, WH_POLICY_MAX_SIZE + 1), WH_POLICY_MAX_SIZE + 1);
+	close(fd);
+	cr_assert_null(wh_policy_load(path, &cause));
+	cr_assert(strstr(cause, "larger than"), "%s", cause);
+	free(cause);
+	free(big);
+	unlink(path);
+}
