@@ -87,14 +87,22 @@ int sg_buf_putc(struct sg_buf *buf, char c)
 
 int sg_buf_vprintf(struct sg_buf *buf, const char *fmt, va_list ap)
 {
+	size_t room = buf->cap > buf->len ? buf->cap - buf->len : 0;
 	va_list cp;
 	int n, rc;
 
+	/* Usually the text fits in the room already there: format once. */
 	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
+	n = vsnprintf(room ? buf->data + buf->len : NULL, room, fmt, cp);
 	va_end(cp);
 	if (n < 0)
 		return -EINVAL;
+	if ((size_t)n < room && (size_t)n <= buf->max - buf->len) {
+		buf->len += (size_t)n;
+		return 0;
+	}
+	if (buf->data)
+		buf->data[buf->len] = '\0'; /* undo the partial write */
 	rc = grow(buf, (size_t)n);
 	if (rc)
 		return rc;
@@ -127,7 +135,13 @@ int sg_buf_json_string(struct sg_buf *buf, const char *s, size_t n)
 		size_t elen = 2;
 
 		if (c >= 0x20 && c != '"' && c != '\\') {
-			run++;
+			/* Most text needs no escape: take the run in one step. */
+			size_t j = i + 1;
+
+			while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+				j++;
+			run += j - i;
+			i = j - 1;
 			continue;
 		}
 		/* Flush the run of plain bytes before the escape. */

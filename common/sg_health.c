@@ -56,8 +56,8 @@ static void metrics(struct sg_request *r, void *arg)
 	sg_buf_release(&out);
 }
 
-struct sg_server *sg_health_new(struct event_base *base, const char *listen,
-				struct sg_metrics *m, sg_ready_fn ready, void *arg, char **cause)
+struct sg_server *sg_health_new(struct event_base *base, const char *listen, struct sg_metrics *m,
+				sg_ready_fn ready, void *arg, char **cause)
 {
 	struct sg_server_opts o;
 	struct sg_server *s;

@@ -45,8 +45,9 @@ cJSON *sg_json_get(const cJSON *obj, const char *key)
 
 	if (!obj || !cJSON_IsObject(obj))
 		return NULL;
+	/* The first-byte test skips most strcmp calls: siblings rarely share a first letter. */
 	for (it = obj->child; it; it = it->next)
-		if (it->string && strcmp(it->string, key) == 0)
+		if (it->string && it->string[0] == key[0] && strcmp(it->string, key) == 0)
 			found = it;
 	return found;
 }

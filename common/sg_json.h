@@ -21,6 +21,27 @@
  */
 cJSON *sg_json_parse(const char *text, size_t n, char **cause);
 
+struct sg_arena;
+
+/*
+ * Kubernetes objects carry metadata.managedFields: server-side apply's
+ * bookkeeping, often the largest part of an object and of no use to
+ * admission decisions. With this flag every "managedFields" member of an
+ * object held under a "metadata" key is checked for syntax but left out
+ * of the tree.
+ */
+#define SG_JSON_SKIP_MANAGED_FIELDS 1u
+
+/*
+ * Parses exactly n bytes of JSON text into a tree allocated from arena
+ * (see sg_jsonfast.c): strict RFC 8259, fast, and freed only by resetting
+ * the arena. Never pass the result to cJSON_Delete. flags: 0 or
+ * SG_JSON_SKIP_MANAGED_FIELDS. Returns NULL with *cause (a new string,
+ * from malloc) on error.
+ */
+cJSON *sg_json_parse_arena(const char *text, size_t n, struct sg_arena *arena, unsigned flags,
+			   char **cause);
+
 /* The member named key (case-sensitive, last one wins), or NULL. */
 cJSON *sg_json_get(const cJSON *obj, const char *key);
 

@@ -17,6 +17,9 @@ static enum sg_log_level min_level = SG_LOG_INFO;
 static const char *component = "sandbox-guard";
 static struct sg_buf batch = {NULL, 0, 0, BATCH_MAX_BYTES};
 static struct event *flush_ev;
+/* Lines are built one at a time; their buffer is kept between lines. */
+static struct sg_buf line_buf = {NULL, 0, 0, LINE_MAX_BYTES};
+static bool line_buf_busy;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -92,24 +95,58 @@ void sg_log_shutdown(void)
 	sg_log_attach(NULL);
 	sg_log_flush();
 	sg_buf_release(&batch);
+	sg_buf_release(&line_buf);
+}
+
+/* Formats the time as 2026-11-28T10:00:00.123456Z; the date part is cached per second. */
+static size_t format_time(char *out)
+{
+	static time_t cached_sec = -1;
+	static char cached[32];
+	struct timespec ts;
+	long us;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S.", &tm);
+		cached_sec = ts.tv_sec;
+	}
+	memcpy(out, cached, 20);
+	us = ts.tv_nsec / 1000;
+	for (int i = 25; i >= 20; i--) {
+		out[i] = (char)('0' + us % 10);
+		us /= 10;
+	}
+	out[26] = 'Z';
+	out[27] = '\0';
+	return 27;
 }
 
 void sg_log_begin(struct sg_logline *l, enum sg_log_level level, const char *msg)
 {
-	struct timespec ts;
-	struct tm tm;
-	char when[40];
+	char when[32];
 
 	l->on = sg_log_enabled(level);
 	l->cut = false;
+	l->reused = false;
 	sg_buf_init(&l->buf, LINE_MAX_BYTES);
 	if (!l->on)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	sg_buf_printf(&l->buf, "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"component\":", when,
-		      ts.tv_nsec / 1000, level_names[level]);
+	if (!line_buf_busy) {
+		l->buf = line_buf;
+		l->buf.max = LINE_MAX_BYTES;
+		sg_buf_reset(&l->buf);
+		l->reused = true;
+		line_buf_busy = true;
+	}
+	sg_buf_puts(&l->buf, "{\"ts\":\"");
+	sg_buf_append(&l->buf, when, format_time(when));
+	sg_buf_puts(&l->buf, "\",\"level\":\"");
+	sg_buf_puts(&l->buf, level_names[level]);
+	sg_buf_puts(&l->buf, "\",\"component\":");
 	sg_buf_json_str(&l->buf, component);
 	sg_buf_puts(&l->buf, ",\"msg\":");
 	sg_buf_json_str(&l->buf, msg);
@@ -157,12 +194,21 @@ void sg_log_str(struct sg_logline *l, const char *k, const char *val)
 
 void sg_log_int(struct sg_logline *l, const char *k, int64_t val)
 {
+	char digits[24], *d = digits + sizeof(digits);
+	uint64_t u = val < 0 ? (uint64_t)0 - (uint64_t)val : (uint64_t)val;
 	size_t mark;
 
 	if (!l->on || l->cut)
 		return;
+	/* Per-review lines carry several integers; printf is the slow way to write them. */
+	do {
+		*--d = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (val < 0)
+		*--d = '-';
 	mark = field_begin(l, k);
-	field_end(l, mark, sg_buf_printf(&l->buf, "%lld", (long long)val));
+	field_end(l, mark, sg_buf_append(&l->buf, d, (size_t)(digits + sizeof(digits) - d)));
 }
 
 void sg_log_double(struct sg_logline *l, const char *k, double val)
@@ -207,7 +253,12 @@ void sg_log_end(struct sg_logline *l)
 		/* Activating an already active event is a no-op. */
 		event_active(flush_ev, EV_TIMEOUT, 0);
 	}
-	sg_buf_release(&l->buf);
+	if (l->reused) {
+		line_buf = l->buf;
+		line_buf_busy = false;
+	} else {
+		sg_buf_release(&l->buf);
+	}
 }
 
 void sg_log(enum sg_log_level level, const char *fmt, ...)

@@ -48,8 +48,9 @@ void sg_log_flush(void);
 /* A line under construction. */
 struct sg_logline {
 	struct sg_buf buf;
-	bool on;  /* the level is enabled */
-	bool cut; /* a field did not fit; the rest are dropped */
+	bool on;     /* the level is enabled */
+	bool cut;    /* a field did not fit; the rest are dropped */
+	bool reused; /* buf is the logger's kept buffer */
 };
 
 /* Starts a line with time, level, component and msg. */

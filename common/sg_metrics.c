@@ -14,10 +14,10 @@ struct series {
 	struct series *next;
 	uint32_t hash;
 	char *values[SG_METRICS_MAX_LABELS];
-	double value;	    /* counter or gauge */
-	uint64_t *buckets;  /* histogram: per-bucket (not cumulative) counts, nbounds + 1 */
-	double sum;	    /* histogram */
-	uint64_t count;	    /* histogram */
+	double value;	   /* counter or gauge */
+	uint64_t *buckets; /* histogram: per-bucket (not cumulative) counts, nbounds + 1 */
+	double sum;	   /* histogram */
+	uint64_t count;	   /* histogram */
 };
 
 struct sg_family {

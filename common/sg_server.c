@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -51,9 +52,9 @@ struct sg_server {
 
 	struct conn *conns;
 	size_t nconns;
-	bool at_cap;	 /* accepting paused: max_conns reached */
-	bool backoff;	 /* accepting paused: out of descriptors */
-	bool accepting;	 /* the listener is enabled */
+	bool at_cap;	/* accepting paused: max_conns reached */
+	bool backoff;	/* accepting paused: out of descriptors */
+	bool accepting; /* the listener is enabled */
 	bool draining;
 	bool freeing;
 
@@ -121,9 +122,10 @@ bad:
 	if (cause) {
 		char msg[300];
 
-		snprintf(msg, sizeof(msg),
-			 "invalid listen address '%.200s', expected HOST:PORT, [IPV6]:PORT or :PORT",
-			 s);
+		snprintf(
+			msg, sizeof(msg),
+			"invalid listen address '%.200s', expected HOST:PORT, [IPV6]:PORT or :PORT",
+			s);
 		*cause = strdup(msg);
 	}
 	return -EINVAL;
@@ -407,12 +409,25 @@ void sg_reply(struct sg_request *r, int code, const char *content_type, const vo
 	c = conn_of(r);
 	if (c) {
 		/* Bytes of a pipelined next request keep the connection busy. */
-		c->request_started =
-			evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+		c->request_started = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
 		if (c->request_started)
 			event_base_gettimeofday_cached(r->srv->base, &c->started);
 	}
 	evhttp_send_reply(r->ev, code, NULL, NULL);
+	if (c) {
+		/*
+		 * bufferevent_openssl writes only once epoll says the socket is
+		 * writable, a loop turn and two epoll_ctl calls later, and it
+		 * writes each buffer chain (evhttp's headers, our body) as its
+		 * own TLS record and write(2). Join the reply into one chain
+		 * and run the write now: one record, one syscall, no round
+		 * trip through epoll (with the changelist the event add and
+		 * delete cancel out). Running the write callback early is
+		 * what a spurious wakeup does, so it is safe.
+		 */
+		evbuffer_pullup(bufferevent_get_output(c->bev), -1);
+		event_active(&c->bev->ev_write, EV_WRITE, 1);
+	}
 }
 
 static void reply_text(struct sg_request *r, int code, const char *text)
@@ -587,6 +602,23 @@ int sg_server_listen(struct sg_server *s, char **cause)
 		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							 : ((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
+}
+
+struct event_base *sg_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		return NULL;
+	/*
+	 * With the changelist, an event added and deleted in the same loop
+	 * turn costs no epoll_ctl at all: per request that is most of them.
+	 */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }
 
 int sg_server_port(const struct sg_server *s)

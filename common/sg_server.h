@@ -42,6 +42,9 @@ struct sg_server_opts {
 	int max_conns;		/* TLS: accepting pauses while this many are open */
 };
 
+/* An event base tuned for serving (epoll changelist). NULL on failure. */
+struct event_base *sg_event_base_new(void);
+
 /* Defaults: 8 MiB body, 64 KiB headers, 60 s idle, 10 s per request, 4096 conns. */
 void sg_server_opts_init(struct sg_server_opts *o, const char *name, const char *listen);
 
@@ -54,9 +57,9 @@ enum sg_method {
 struct sg_request {
 	struct evhttp_request *ev;
 	struct sg_server *srv;
-	const char *path;	   /* the path, without the query string */
+	const char *path; /* the path, without the query string */
 	enum sg_method method;
-	const char *body;	   /* contiguous request body, not NUL-terminated */
+	const char *body; /* contiguous request body, not NUL-terminated */
 	size_t body_len;
 	bool replied;
 };

@@ -45,9 +45,8 @@ struct sg_certs;
  * {result} and sandbox_guard_tls_cert_not_after_seconds. Returns NULL with
  * *cause when the first load fails.
  */
-struct sg_certs *sg_certs_new(struct event_base *base, const char *cert_path,
-			      const char *key_path, int interval_ms, struct sg_metrics *metrics,
-			      char **cause);
+struct sg_certs *sg_certs_new(struct event_base *base, const char *cert_path, const char *key_path,
+			      int interval_ms, struct sg_metrics *metrics, char **cause);
 
 /* Attaches a server: it gets the current context now and every new one. At most 4. */
 int sg_certs_attach(struct sg_certs *c, struct sg_server *s);

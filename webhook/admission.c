@@ -21,7 +21,10 @@ static const char *const reserved_prefixes[] = {WH_LABEL_PREFIX, "agents.x-k8s.i
 
 static void copy(char *dst, size_t n, const char *src)
 {
-	snprintf(dst, n, "%s", src ? src : "");
+	size_t len = src ? strnlen(src, n - 1) : 0;
+
+	memcpy(dst, src ? src : "", len);
+	dst[len] = '\0';
 }
 
 static bool is(const char *a, const char *b)
@@ -35,8 +38,8 @@ static void check_template(const struct wh_rules *r, enum wh_holder holder, cons
 {
 	const cJSON *pt = sg_json_get(sg_json_get(obj, "spec"), "podTemplate");
 	const cJSON *meta = sg_json_get(pt, "metadata");
-	struct wh_podcheck pc = {.rules = r, .holder = holder, .where = "spec.podTemplate.spec",
-				 .meta = meta};
+	struct wh_podcheck pc = {
+		.rules = r, .holder = holder, .where = "spec.podTemplate.spec", .meta = meta};
 
 	if (!cJSON_IsObject(pt)) {
 		wh_violation(out, "spec.podTemplate is missing or not an object");
@@ -56,18 +59,21 @@ static void check_claim(const cJSON *obj, struct wh_violations *out)
 	{
 		for (const char *const *p = reserved_prefixes; *p; p++)
 			if (strncmp(it->string, *p, strlen(*p)) == 0)
-				wh_violation(out,
-					     "spec.additionalPodMetadata.labels: %.128s is reserved "
-					     "(labels under %s bind a sandbox to its isolation); "
-					     "remove it",
-					     it->string, *p);
+				wh_violation(
+					out,
+					"spec.additionalPodMetadata.labels: %.128s is reserved "
+					"(labels under %s bind a sandbox to its isolation); "
+					"remove it",
+					it->string, *p);
 	}
 }
 
 static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
 		      struct wh_violations *out)
 {
-	struct wh_podcheck pc = {.rules = r, .holder = WH_HOLDER_POD, .where = "spec",
+	struct wh_podcheck pc = {.rules = r,
+				 .holder = WH_HOLDER_POD,
+				 .where = "spec",
 				 .meta = sg_json_get(pod, "metadata")};
 
 	wh_check_podspec(&pc, sg_json_get(pod, "spec"), out);
@@ -76,8 +82,8 @@ static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
 }
 
 /* Collects the violations of one object (new or old) of the given kind. */
-static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSON *obj,
-			 bool create, struct wh_violations *out)
+static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSON *obj, bool create,
+			 struct wh_violations *out)
 {
 	switch (kind) {
 	case WH_KIND_POD:
@@ -143,7 +149,7 @@ static void object_name(const struct wh_review *rv, char *out, size_t n)
 	const char *gen = sg_json_str(meta, "generateName");
 
 	if (name && name[0])
-		snprintf(out, n, "%s", name);
+		copy(out, n, name);
 	else if (gen && gen[0])
 		snprintf(out, n, "%s*", gen);
 	else
@@ -151,8 +157,7 @@ static void object_name(const struct wh_review *rv, char *out, size_t n)
 }
 
 /* "Pod team-a/agent-0 violates the sandbox isolation policy:\n- ...\n- ..." */
-static char *denial(const struct wh_review *rv, const char *kind,
-		    const struct wh_violations *v)
+static char *denial(const struct wh_review *rv, const char *kind, const struct wh_violations *v)
 {
 	struct sg_buf b;
 	char name[300];
@@ -251,7 +256,8 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 		wh_mutate_ephemeral(r, rv->object, rv->old_object, patch);
 	if (wh_patch_finish(patch) != 0) {
 		/* No patch rather than a broken one: validation then refuses the pod. */
-		warn(a, "sandbox-guard: ", "could not build the defaults patch; the pod is checked as is");
+		warn(a, "sandbox-guard: ",
+		     "could not build the defaults patch; the pod is checked as is");
 		return "allowed";
 	}
 	if (patch->nops == 0)
@@ -261,8 +267,8 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 	return "patched";
 }
 
-int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
-	     struct sg_buf *out, struct wh_outcome *res)
+static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
+		 struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res)
 {
 	struct wh_violations now, kept;
 	struct answer a;
@@ -276,8 +282,9 @@ int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, s
 	memset(res, 0, sizeof(*res));
 	res->kind = "other";
 	res->decision = "invalid";
-	if (wh_review_decode(body, len, &rv, &cause) != 0) {
-		sg_buf_printf(out, "invalid AdmissionReview: %s\n", cause ? cause : "out of memory");
+	if (wh_review_decode(body, len, arena, &rv, &cause) != 0) {
+		sg_buf_printf(out, "invalid AdmissionReview: %s\n",
+			      cause ? cause : "out of memory");
 		free(cause);
 		return 400;
 	}
@@ -319,5 +326,21 @@ int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, s
 	wh_violations_release(&now);
 	wh_violations_release(&kept);
 	wh_review_release(&rv);
+	return status;
+}
+
+int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
+	     struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res)
+{
+	int status;
+
+	sg_json_arena_begin(arena);
+	status = admit(p, ep, body, len, arena, out, res);
+	if (status == 400 && arena->exhausted) {
+		sg_buf_reset(out);
+		sg_buf_printf(out, "invalid AdmissionReview: more than %zu MiB of JSON structure\n",
+			      arena->max >> 20);
+	}
+	sg_json_arena_end(arena);
 	return status;
 }

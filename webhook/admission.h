@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "policy.h"
+#include "sg_arena.h"
 #include "sg_buf.h"
 
 enum wh_endpoint {
@@ -34,9 +35,14 @@ struct wh_outcome {
 /*
  * Answers one review. Returns 200 with the AdmissionReview response in out,
  * or 400 with a plain-text reason in out when the body is not a decodable
- * AdmissionReview (or 500 if out of memory).
+ * AdmissionReview (or 500 if out of memory). The parsed review lives in
+ * arena (see sg_arena.h), which is reset before returning.
  */
 int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
-	     struct sg_buf *out, struct wh_outcome *res);
+	     struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res);
+
+/* The arena a caller of wh_admit should make: 64 KiB kept, 64 MiB at most per review. */
+#define WH_ARENA_CHUNK (64u << 10)
+#define WH_ARENA_MAX   (64u << 20)
 
 #endif

@@ -16,11 +16,11 @@
 
 #include <cjson/cJSON.h>
 
-#define AS_GROUP	     "agents.x-k8s.io"
-#define AS_EXT_GROUP	     "extensions.agents.x-k8s.io"
-#define AS_LABEL_NAME_HASH   "agents.x-k8s.io/sandbox-name-hash"
-#define AS_LABEL_TEMPLATE    "agents.x-k8s.io/sandbox-template-ref-hash"
-#define AS_LABEL_WARM_POOL   "agents.x-k8s.io/warm-pool-sandbox"
+#define AS_GROUP	   "agents.x-k8s.io"
+#define AS_EXT_GROUP	   "extensions.agents.x-k8s.io"
+#define AS_LABEL_NAME_HASH "agents.x-k8s.io/sandbox-name-hash"
+#define AS_LABEL_TEMPLATE  "agents.x-k8s.io/sandbox-template-ref-hash"
+#define AS_LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,

@@ -35,7 +35,9 @@ struct webhook {
 	struct sg_family *policy_reloads;
 	struct event *sigterm;
 	struct event *sigint;
-	struct sg_buf out; /* reused for every response */
+	struct event *delay;   /* the shutdown delay */
+	struct sg_buf out;     /* reused for every response */
+	struct sg_arena arena; /* the review being answered */
 	bool draining;
 };
 
@@ -81,7 +83,7 @@ static void review(struct sg_request *r, struct webhook *w, enum wh_endpoint ep)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sg_buf_reset(&w->out);
-	status = wh_admit(w->policy, ep, r->body, r->body_len, &w->out, &res);
+	status = wh_admit(w->policy, ep, r->body, r->body_len, &w->arena, &w->out, &res);
 	sg_reply(r, status, status == 200 ? "application/json" : "text/plain; charset=utf-8",
 		 w->out.data, w->out.len);
 	took = seconds_since(&t0);
@@ -184,9 +186,22 @@ static void https_drained(void *arg)
 	sg_server_drain(w->health, 0, health_drained, w);
 }
 
+static void start_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook *w = arg;
+
+	(void)fd;
+	(void)what;
+	sg_log_info("draining (%zu open connections, up to %d ms)", sg_server_conns(w->https),
+		    w->cfg->drain_timeout_ms);
+	sg_server_drain(w->https, w->cfg->drain_timeout_ms, https_drained, w);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct webhook *w = arg;
+	struct timeval tv = {w->cfg->shutdown_delay_ms / 1000,
+			     (w->cfg->shutdown_delay_ms % 1000) * 1000};
 
 	(void)what;
 	if (w->draining) {
@@ -194,10 +209,16 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(w->base, NULL);
 		return;
 	}
+	/*
+	 * Readiness turns false at once. With a shutdown delay the listener
+	 * keeps serving meanwhile, so that requests routed here before the
+	 * endpoint removal reaches every node still get answers.
+	 */
 	w->draining = true;
-	sg_log_info("signal %d: draining (%zu open connections, up to %d ms)", (int)sig,
-		    sg_server_conns(w->https), w->cfg->drain_timeout_ms);
-	sg_server_drain(w->https, w->cfg->drain_timeout_ms, https_drained, w);
+	sg_log_info("signal %d: shutting down after %d ms", (int)sig, w->cfg->shutdown_delay_ms);
+	w->delay = evtimer_new(w->base, start_drain, w);
+	if (!w->delay || evtimer_add(w->delay, &tv) != 0)
+		start_drain(-1, 0, w);
 }
 
 static double conns_fn(void *arg)
@@ -263,8 +284,8 @@ static int start(struct webhook *w, char **cause)
 	}
 	if (!w->policy)
 		return -1;
-	w->certs = sg_certs_new(w->base, c->tls_cert, c->tls_key, c->reload_interval_ms,
-				w->metrics, cause);
+	w->certs = sg_certs_new(w->base, c->tls_cert, c->tls_key, c->reload_interval_ms, w->metrics,
+				cause);
 	if (!w->certs)
 		return -1;
 	sg_server_opts_init(&o, "webhook", c->listen);
@@ -288,7 +309,8 @@ static int start(struct webhook *w, char **cause)
 		return -1;
 	w->sigterm = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sigint = evsignal_new(w->base, SIGINT, signal_cb, w);
-	if (!w->sigterm || !w->sigint || event_add(w->sigterm, NULL) || event_add(w->sigint, NULL)) {
+	if (!w->sigterm || !w->sigint || event_add(w->sigterm, NULL) ||
+	    event_add(w->sigint, NULL)) {
 		*cause = strdup("cannot install signal handlers");
 		return -1;
 	}
@@ -306,8 +328,11 @@ static void stop(struct webhook *w)
 		event_free(w->sigterm);
 	if (w->sigint)
 		event_free(w->sigint);
+	if (w->delay)
+		event_free(w->delay);
 	sg_metrics_free(w->metrics);
 	sg_buf_release(&w->out);
+	sg_arena_release(&w->arena);
 }
 
 int wh_daemon_run(const struct wh_config *c)
@@ -320,8 +345,9 @@ int wh_daemon_run(const struct wh_config *c)
 	memset(&w, 0, sizeof(w));
 	w.cfg = c;
 	sg_buf_init(&w.out, 16u << 20);
+	sg_arena_init(&w.arena, WH_ARENA_CHUNK, WH_ARENA_MAX);
 	signal(SIGPIPE, SIG_IGN);
-	w.base = event_base_new();
+	w.base = sg_event_base_new();
 	if (!w.base) {
 		sg_log_error("cannot create the event loop");
 		return 1;

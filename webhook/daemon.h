@@ -21,6 +21,7 @@ struct wh_config {
 	const char *policy_path; /* NULL: the built-in default */
 	int reload_interval_ms;
 	int drain_timeout_ms;
+	int shutdown_delay_ms; /* keep serving this long after SIGTERM, unready */
 	size_t max_body;
 	int max_conns;
 	int io_timeout_ms;

@@ -21,9 +21,12 @@ static const char usage[] =
 	"  --tls-cert=FILE            serving certificate chain, PEM; reloaded on change\n"
 	"  --tls-key=FILE             its private key, PEM; reloaded on change\n"
 	"  --policy=FILE              policy JSON, reloaded on change (default: built-in)\n"
-	"  --health-listen=HOST:PORT  /healthz, /readyz, /metrics over HTTP (default 0.0.0.0:8080)\n"
+	"  --health-listen=HOST:PORT  /healthz, /readyz, /metrics over HTTP (default "
+	"0.0.0.0:8080)\n"
 	"  --reload-interval=DUR      how often to check files for changes (default 2s)\n"
-	"  --drain-timeout=DUR        longest wait for in-flight reviews on SIGTERM (default 20s)\n"
+	"  --shutdown-delay=DUR       after SIGTERM, keep serving (unready) this long (default "
+	"0s)\n"
+	"  --drain-timeout=DUR        then the longest wait for in-flight reviews (default 20s)\n"
 	"  --max-body=BYTES           largest request body; larger gets 413 (default 8388608)\n"
 	"  --max-connections=N        open connections before accept pauses (default 4096)\n"
 	"  --idle-timeout=DUR         keep-alive idle and per-read timeout (default 60s)\n"
@@ -34,7 +37,8 @@ static const char usage[] =
 	"  --help                     this text\n"
 	"  --version                  the version\n"
 	"\n"
-	"DUR is a number with ms or s (\"500ms\", \"2s\"). Docs: docs/webhook.md, docs/policy.md.\n";
+	"DUR is a number with ms or s (\"500ms\", \"2s\"). Docs: docs/webhook.md, "
+	"docs/policy.md.\n";
 
 enum {
 	OPT_LISTEN = 256,
@@ -44,6 +48,7 @@ enum {
 	OPT_HEALTH,
 	OPT_RELOAD,
 	OPT_DRAIN,
+	OPT_DELAY,
 	OPT_MAX_BODY,
 	OPT_MAX_CONNS,
 	OPT_IDLE,
@@ -63,6 +68,7 @@ static const struct option options[] = {
 	{"health-listen", required_argument, NULL, OPT_HEALTH},
 	{"reload-interval", required_argument, NULL, OPT_RELOAD},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN},
+	{"shutdown-delay", required_argument, NULL, OPT_DELAY},
 	{"max-body", required_argument, NULL, OPT_MAX_BODY},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -159,6 +165,11 @@ int main(int argc, char **argv)
 			if ((v = parse_duration_ms(optarg)) < 0)
 				return bad_flag("drain-timeout", optarg, "a duration like 20s");
 			c.drain_timeout_ms = (int)v;
+			break;
+		case OPT_DELAY:
+			if ((v = parse_duration_ms(optarg)) < 0)
+				return bad_flag("shutdown-delay", optarg, "a duration like 5s");
+			c.shutdown_delay_ms = (int)v;
 			break;
 		case OPT_MAX_BODY:
 			if ((v = parse_count(optarg, 1L << 30)) < 0)

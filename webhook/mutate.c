@@ -14,8 +14,8 @@ static bool has_cap(const cJSON *list, const char *cap)
 	{
 		const char *s = cJSON_IsString(it) ? it->valuestring : "";
 
-		if (strcmp(s, cap) == 0 || (strncmp(s, "CAP_", 4) == 0 && strncmp(s + 4, cap, n) == 0 &&
-					    s[4 + n] == '\0'))
+		if (strcmp(s, cap) == 0 ||
+		    (strncmp(s, "CAP_", 4) == 0 && strncmp(s + 4, cap, n) == 0 && s[4 + n] == '\0'))
 			return true;
 	}
 	return false;
@@ -32,7 +32,8 @@ static void harden_container(const struct wh_rules *r, const cJSON *ctr, const s
 {
 	const cJSON *sc = sg_json_obj(ctr, "securityContext");
 	const cJSON *caps = sg_json_obj(sc, "capabilities");
-	bool conflict = sg_json_true(sc, "privileged") || has_cap(sg_json_get(caps, "add"), "SYS_ADMIN");
+	bool conflict =
+		sg_json_true(sc, "privileged") || has_cap(sg_json_get(caps, "add"), "SYS_ADMIN");
 	bool ape = r->no_privilege_escalation && sg_json_unset(sc, "allowPrivilegeEscalation") &&
 		   !conflict;
 	bool drop = r->drop_all && sg_json_unset(caps, "drop");
@@ -40,7 +41,7 @@ static void harden_container(const struct wh_rules *r, const cJSON *ctr, const s
 
 	if (!ape && !drop)
 		return;
-	p = wh_path_child(at, "securityContext");
+	wh_path_child(&p, at, "securityContext");
 	if (!sc) {
 		wh_patch_add(patch, &p,
 			     ape && drop ? "{\"allowPrivilegeEscalation\":false,\"capabilities\":"
@@ -50,12 +51,16 @@ static void harden_container(const struct wh_rules *r, const cJSON *ctr, const s
 		return;
 	}
 	if (ape) {
-		struct wh_path q = wh_path_child(&p, "allowPrivilegeEscalation");
+		struct wh_path q;
+
+		wh_path_child(&q, &p, "allowPrivilegeEscalation");
 
 		wh_patch_add(patch, &q, "false");
 	}
 	if (drop) {
-		struct wh_path q = wh_path_child(&p, "capabilities");
+		struct wh_path q;
+
+		wh_path_child(&q, &p, "capabilities");
 
 		if (!caps) {
 			wh_patch_add(patch, &q, "{\"drop\":[\"ALL\"]}");
@@ -95,7 +100,8 @@ static const char *str_or(const cJSON *obj, const char *key, const char *dflt)
 /* Tolerations compare with the API's defaults applied (operator Equal). */
 static bool same_toleration(const cJSON *a, const cJSON *b)
 {
-	const cJSON *sa = sg_json_get(a, "tolerationSeconds"), *sb = sg_json_get(b, "tolerationSeconds");
+	const cJSON *sa = sg_json_get(a, "tolerationSeconds"),
+		    *sb = sg_json_get(b, "tolerationSeconds");
 
 	if (strcmp(str_or(a, "key", ""), str_or(b, "key", "")) != 0 ||
 	    strcmp(str_or(a, "operator", "Equal"), str_or(b, "operator", "Equal")) != 0 ||
@@ -117,11 +123,10 @@ static void add_json(struct wh_patch *patch, const struct wh_path *p, const cJSO
 		return;
 	}
 	wh_patch_add(patch, p, text);
-	free(text);
+	cJSON_free(text);
 }
 
-static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec,
-			   struct wh_patch *patch)
+static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec, struct wh_patch *patch)
 {
 	const cJSON *ns = sg_json_obj(spec, "nodeSelector"), *it, *have;
 	const cJSON *tl = sg_json_arr(spec, "tolerations");
@@ -131,7 +136,9 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec,
 	wh_path_init(&p);
 	wh_path_key(&p, "spec");
 	if (sg_json_count(s->node_selector) > 0) {
-		struct wh_path q = wh_path_child(&p, "nodeSelector");
+		struct wh_path q;
+
+		wh_path_child(&q, &p, "nodeSelector");
 
 		if (!ns) {
 			add_json(patch, &q, s->node_selector);
@@ -140,7 +147,9 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec,
 			{
 				/* A key the user already set is theirs, even with another value. */
 				if (!sg_json_get(ns, it->string)) {
-					struct wh_path k = wh_path_child(&q, it->string);
+					struct wh_path k;
+
+					wh_path_child(&k, &q, it->string);
 
 					wh_patch_add_str(patch, &k, it->valuestring);
 				}
@@ -167,7 +176,9 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec,
 			cJSON_AddItemReferenceToArray(missing, (cJSON *)it);
 	}
 	if (sg_json_count(missing) > 0) {
-		struct wh_path q = wh_path_child(&p, "tolerations");
+		struct wh_path q;
+
+		wh_path_child(&q, &p, "tolerations");
 
 		if (!tl) {
 			add_json(patch, &q, missing);
@@ -196,16 +207,16 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 	wh_path_key(&p, "spec");
 	rc = sg_json_str(spec, "runtimeClassName");
 	if ((!rc || !rc[0]) && r->runtime_default) {
-		q = wh_path_child(&p, "runtimeClassName");
+		wh_path_child(&q, &p, "runtimeClassName");
 		wh_patch_add_str(patch, &q, r->runtime_default);
 		rc = r->runtime_default;
 	}
 	if (r->no_token && sg_json_unset(spec, "automountServiceAccountToken")) {
-		q = wh_path_child(&p, "automountServiceAccountToken");
+		wh_path_child(&q, &p, "automountServiceAccountToken");
 		wh_patch_add(patch, &q, "false");
 	}
 	if (r->no_service_links && !sg_json_false(spec, "enableServiceLinks")) {
-		q = wh_path_child(&p, "enableServiceLinks");
+		wh_path_child(&q, &p, "enableServiceLinks");
 		wh_patch_add(patch, &q, "false");
 	}
 	os = sg_json_str(sg_json_get(spec, "os"), "name");
@@ -213,9 +224,10 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 	if (r->seccomp && !windows) {
 		const cJSON *psc = sg_json_obj(spec, "securityContext");
 
-		q = wh_path_child(&p, "securityContext");
+		wh_path_child(&q, &p, "securityContext");
 		if (!psc) {
-			wh_patch_add(patch, &q, "{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+			wh_patch_add(patch, &q,
+				     "{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
 		} else if (sg_json_unset(psc, "seccompProfile")) {
 			wh_path_key(&q, "seccompProfile");
 			wh_patch_add(patch, &q, "{\"type\":\"RuntimeDefault\"}");
@@ -247,7 +259,7 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 	sched = sg_json_str(spec, "schedulerName");
 	if (r->scheduler_name && (!sched || !sched[0] || strcmp(sched, "default-scheduler") == 0) &&
 	    strcmp(sched ? sched : "", r->scheduler_name) != 0) {
-		q = wh_path_child(&p, "schedulerName");
+		wh_path_child(&q, &p, "schedulerName");
 		wh_patch_add_str(patch, &q, r->scheduler_name);
 	}
 	if (rc) {

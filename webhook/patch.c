@@ -27,13 +27,13 @@ static void put(struct wh_path *p, const char *s, size_t n)
 void wh_path_key(struct wh_path *p, const char *key)
 {
 	put(p, "/", 1);
-	for (; *key; key++) {
-		if (*key == '~')
-			put(p, "~0", 2);
-		else if (*key == '/')
-			put(p, "~1", 2);
-		else
-			put(p, key, 1);
+	while (*key) {
+		size_t run = strcspn(key, "~/");
+
+		put(p, key, run);
+		key += run;
+		if (*key)
+			put(p, *key++ == '~' ? "~0" : "~1", 2);
 	}
 }
 
@@ -45,17 +45,23 @@ void wh_path_index(struct wh_path *p, int i)
 	put(p, num, (size_t)n);
 }
 
-struct wh_path wh_path_child(const struct wh_path *base, const char *key)
+void wh_path_child(struct wh_path *dst, const struct wh_path *base, const char *key)
 {
-	struct wh_path p = *base;
-
-	wh_path_key(&p, key);
-	return p;
+	/* Copies only the bytes in use: paths are short, the buffer is not. */
+	memcpy(dst->buf, base->buf, base->len + 1);
+	dst->len = base->len;
+	dst->overflow = base->overflow;
+	wh_path_key(dst, key);
 }
 
 void wh_patch_init(struct wh_patch *p)
 {
+	char *at;
+
 	sg_buf_init(&p->buf, PATCH_MAX);
+	/* One allocation that fits a typical pod patch, instead of four doublings. */
+	if (sg_buf_extend(&p->buf, 2048, &at) == 0)
+		sg_buf_reset(&p->buf);
 	p->nops = 0;
 	p->failed = false;
 }

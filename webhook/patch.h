@@ -20,7 +20,7 @@
 
 /* A JSON Pointer under construction. */
 struct wh_path {
-	char buf[1024];
+	char buf[512]; /* the longest label key, escaped, fits with room to spare */
 	size_t len;
 	bool overflow; /* a segment did not fit; the path is unusable */
 };
@@ -34,8 +34,8 @@ void wh_path_key(struct wh_path *p, const char *key);
 /* Appends "/" and a decimal array index. */
 void wh_path_index(struct wh_path *p, int i);
 
-/* A copy of base with one more key. */
-struct wh_path wh_path_child(const struct wh_path *base, const char *key);
+/* Makes dst a copy of base with one more key. */
+void wh_path_child(struct wh_path *dst, const struct wh_path *base, const char *key);
 
 struct wh_patch {
 	struct sg_buf buf; /* "[op,op,...": closed by wh_patch_finish */

@@ -7,14 +7,19 @@
 #include "sg_json.h"
 
 /* Pod Security's safe sysctls (baseline), the only ones a sandbox may set. */
-static const char *const safe_sysctls[] = {
-	"kernel.shm_rmid_forced",	  "net.ipv4.ip_local_port_range",
-	"net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
-	"net.ipv4.ping_group_range",	  "net.ipv4.ip_local_reserved_ports",
-	"net.ipv4.tcp_keepalive_time",	  "net.ipv4.tcp_fin_timeout",
-	"net.ipv4.tcp_keepalive_intvl",	  "net.ipv4.tcp_keepalive_probes",
-	"net.ipv4.tcp_rmem",		  "net.ipv4.tcp_wmem",
-	NULL};
+static const char *const safe_sysctls[] = {"kernel.shm_rmid_forced",
+					   "net.ipv4.ip_local_port_range",
+					   "net.ipv4.ip_unprivileged_port_start",
+					   "net.ipv4.tcp_syncookies",
+					   "net.ipv4.ping_group_range",
+					   "net.ipv4.ip_local_reserved_ports",
+					   "net.ipv4.tcp_keepalive_time",
+					   "net.ipv4.tcp_fin_timeout",
+					   "net.ipv4.tcp_keepalive_intvl",
+					   "net.ipv4.tcp_keepalive_probes",
+					   "net.ipv4.tcp_rmem",
+					   "net.ipv4.tcp_wmem",
+					   NULL};
 
 /* SELinux types Pod Security allows (baseline). */
 static const char *const selinux_types[] = {"container_t", "container_init_t", "container_kvm_t",
@@ -62,10 +67,12 @@ static void check_lsm(const cJSON *sc, const char *where, struct wh_violations *
 				     "container_engine_t, or leave it unset",
 				     where, t);
 		if ((t = sg_json_str(se, "user")) != NULL && t[0])
-			wh_violation(out, "%s.securityContext.seLinuxOptions.user is set; remove it",
+			wh_violation(out,
+				     "%s.securityContext.seLinuxOptions.user is set; remove it",
 				     where);
 		if ((t = sg_json_str(se, "role")) != NULL && t[0])
-			wh_violation(out, "%s.securityContext.seLinuxOptions.role is set; remove it",
+			wh_violation(out,
+				     "%s.securityContext.seLinuxOptions.role is set; remove it",
 				     where);
 	}
 	t = sg_json_str(sg_json_get(sc, "appArmorProfile"), "type");
@@ -89,7 +96,8 @@ static void check_run_as(const struct wh_rules *r, const cJSON *sc, const char *
 	if (!r->run_as_non_root)
 		return;
 	if (sg_json_false(sc, "runAsNonRoot"))
-		wh_violation(out, "%s.securityContext.runAsNonRoot is false; set it to true", where);
+		wh_violation(out, "%s.securityContext.runAsNonRoot is false; set it to true",
+			     where);
 	if (cJSON_IsNumber(uid) && uid->valuedouble == 0)
 		wh_violation(out,
 			     "%s.securityContext.runAsUser is 0 (root); use a non-zero user ID",
@@ -173,10 +181,13 @@ static void check_container(const struct wh_podcheck *c, const cJSON *ctr, const
 	}
 	pm = sg_json_str(sc, "procMount");
 	if (pm && strcmp(pm, "Default") != 0)
-		wh_violation(out, "%s.securityContext.procMount is '%.32s'; use Default or leave it unset",
-			     where, pm);
+		wh_violation(
+			out,
+			"%s.securityContext.procMount is '%.32s'; use Default or leave it unset",
+			where, pm);
 	if (sg_json_true(sg_json_get(sc, "windowsOptions"), "hostProcess"))
-		wh_violation(out, "%s.securityContext.windowsOptions.hostProcess is true; remove it",
+		wh_violation(out,
+			     "%s.securityContext.windowsOptions.hostProcess is true; remove it",
 			     where);
 	check_lsm(sc, where, out);
 	check_run_as(r, sc, where, out);
@@ -186,10 +197,11 @@ static void check_container(const struct wh_podcheck *c, const cJSON *ctr, const
 			     "it to true",
 			     where);
 	if (r->read_only_root && !sg_json_true(sc, "readOnlyRootFilesystem"))
-		wh_violation(out,
-			     "%s.securityContext.readOnlyRootFilesystem is not true; set it to true "
-			     "and mount an emptyDir where the program writes",
-			     where);
+		wh_violation(
+			out,
+			"%s.securityContext.readOnlyRootFilesystem is not true; set it to true "
+			"and mount an emptyDir where the program writes",
+			where);
 	cJSON_ArrayForEach(it, sg_json_arr(ctr, "ports"))
 	{
 		const cJSON *hp = sg_json_get(it, "hostPort");
@@ -205,8 +217,7 @@ static void check_container(const struct wh_podcheck *c, const cJSON *ctr, const
 	check_handler(sg_json_get(lc, "preStop"), where, "lifecycle.preStop", out);
 }
 
-static void check_volumes(const struct wh_podcheck *c, const cJSON *spec,
-			  struct wh_violations *out)
+static void check_volumes(const struct wh_podcheck *c, const cJSON *spec, struct wh_violations *out)
 {
 	const cJSON *vol, *f, *src;
 	char allowed[512];
@@ -234,18 +245,20 @@ static void check_volumes(const struct wh_podcheck *c, const cJSON *spec,
 					     c->where, i, name ? name : "", f->string, allowed);
 		}
 		if (c->rules->no_token) {
-			cJSON_ArrayForEach(src, sg_json_arr(sg_json_get(vol, "projected"), "sources"))
+			cJSON_ArrayForEach(src,
+					   sg_json_arr(sg_json_get(vol, "projected"), "sources"))
 			{
 				if (!sg_json_get(src, "serviceAccountToken"))
 					continue;
 				if (name && strncmp(name, "kube-api-access-", 16) == 0)
-					wh_violation(out,
-						     "%s.volumes[%d] (%.64s): Kubernetes mounted an "
-						     "API token because automountServiceAccountToken "
-						     "was not false at creation; set it to false in "
-						     "the pod (or the Sandbox's podTemplate) or on its "
-						     "ServiceAccount",
-						     c->where, i, name);
+					wh_violation(
+						out,
+						"%s.volumes[%d] (%.64s): Kubernetes mounted an "
+						"API token because automountServiceAccountToken "
+						"was not false at creation; set it to false in "
+						"the pod (or the Sandbox's podTemplate) or on its "
+						"ServiceAccount",
+						c->where, i, name);
 				else
 					wh_violation(out,
 						     "%s.volumes[%d] (%.64s): a projected "
@@ -280,8 +293,9 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 	}
 	for (const char *const *h = host_ns; *h; h++)
 		if (sg_json_true(spec, *h))
-			wh_violation(out, "%s.%s is true; remove it: sandboxes may not share the "
-					  "node's namespaces",
+			wh_violation(out,
+				     "%s.%s is true; remove it: sandboxes may not share the "
+				     "node's namespaces",
 				     c->where, *h);
 	if (os && strcmp(os, "linux") != 0)
 		wh_violation(out, "%s.os.name is '%.32s'; sandboxed runtimes run Linux pods only",

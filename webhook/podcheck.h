@@ -39,8 +39,8 @@ enum wh_holder {
 struct wh_podcheck {
 	const struct wh_rules *rules;
 	enum wh_holder holder;
-	const char *where;    /* prefix of paths in messages: "spec", "spec.podTemplate.spec" */
-	const cJSON *meta;    /* the pod's (or template's) metadata, for annotations; may be NULL */
+	const char *where; /* prefix of paths in messages: "spec", "spec.podTemplate.spec" */
+	const cJSON *meta; /* the pod's (or template's) metadata, for annotations; may be NULL */
 };
 
 /* Adds a violation for each broken rule in spec (a PodSpec object; NULL is itself one). */

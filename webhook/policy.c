@@ -37,8 +37,10 @@ const char wh_default_policy_json[] =
 	"    \"runAsNonRoot\": false,\n"
 	"    \"readOnlyRootFilesystem\": false\n"
 	"  },\n"
-	"  \"allowedVolumeTypes\": [\"configMap\", \"csi\", \"downwardAPI\", \"emptyDir\", \"ephemeral\",\n"
-	"                         \"persistentVolumeClaim\", \"projected\", \"secret\", \"image\"],\n"
+	"  \"allowedVolumeTypes\": [\"configMap\", \"csi\", \"downwardAPI\", \"emptyDir\", "
+	"\"ephemeral\",\n"
+	"                         \"persistentVolumeClaim\", \"projected\", \"secret\", "
+	"\"image\"],\n"
 	"  \"schedulerName\": \"\",\n"
 	"  \"network\": {\n"
 	"    \"defaultProfile\": \"default\",\n"
@@ -244,7 +246,8 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 		it = sg_json_get(rt, "nodeSelector");
 		if (it) {
 			if (!cJSON_IsObject(it))
-				return fail(cause, "%s.nodeSelector must be an object of strings", w);
+				return fail(cause, "%s.nodeSelector must be an object of strings",
+					    w);
 			cJSON_ArrayForEach(t, it)
 			{
 				if (!cJSON_IsString(t))
@@ -283,25 +286,27 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
  * Applies the fields present in obj onto r. top allows the fields that
  * exist only at the top level.
  */
-static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
-		       struct wh_rules *r, bool top, char **cause)
+static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where, struct wh_rules *r,
+		       bool top, char **cause)
 {
 	static const char *const top_keys[] = {
-		"mode",		"mutate",	 "runtimeClass", "hardening", "allowedVolumeTypes",
-		"schedulerName", "network",	 "exemptions",	 "namespaces", NULL};
-	static const char *const ns_keys[] = {"mode",		   "mutate",	    "runtimeClass",
-					      "hardening",	   "allowedVolumeTypes", "schedulerName",
-					      "network",	   NULL};
+		"mode",		 "mutate",  "runtimeClass", "hardening",  "allowedVolumeTypes",
+		"schedulerName", "network", "exemptions",   "namespaces", NULL};
+	static const char *const ns_keys[] = {"mode",
+					      "mutate",
+					      "runtimeClass",
+					      "hardening",
+					      "allowedVolumeTypes",
+					      "schedulerName",
+					      "network",
+					      NULL};
 	static const char *const rc_top[] = {"default", "allowed", "scheduling", NULL};
 	static const char *const rc_ns[] = {"default", "allowed", NULL};
-	static const char *const hard_keys[] = {"disableServiceAccountToken",
-						"disableServiceLinks",
-						"seccompRuntimeDefault",
-						"disallowPrivilegeEscalation",
-						"dropAllCapabilities",
-						"runAsNonRoot",
-						"readOnlyRootFilesystem",
-						NULL};
+	static const char *const hard_keys[] = {
+		"disableServiceAccountToken", "disableServiceLinks",
+		"seccompRuntimeDefault",      "disallowPrivilegeEscalation",
+		"dropAllCapabilities",	      "runAsNonRoot",
+		"readOnlyRootFilesystem",     NULL};
 	static const char *const net_keys[] = {"defaultProfile", "allowedProfiles", NULL};
 	const cJSON *rc, *h, *net;
 	char w[512];
@@ -365,13 +370,16 @@ static int check_rules(const struct wh_rules *r, const char *where, char **cause
 	cJSON_ArrayForEach(it, r->runtime_allowed)
 	{
 		if (!valid_dns_subdomain(it->valuestring))
-			return fail(cause, "%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
-				    where, it->valuestring);
+			return fail(
+				cause,
+				"%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
+				where, it->valuestring);
 	}
 	if (r->runtime_default && r->runtime_default[0] &&
 	    !wh_in_list(r->runtime_allowed, r->runtime_default)) {
 		wh_list_text(r->runtime_allowed, list, sizeof(list));
-		return fail(cause, "%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
+		return fail(cause,
+			    "%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
 			    where, r->runtime_default, list);
 	}
 	if (r->scheduler_name && r->scheduler_name[0] && !valid_dns_subdomain(r->scheduler_name))
@@ -382,13 +390,16 @@ static int check_rules(const struct wh_rules *r, const char *where, char **cause
 	cJSON_ArrayForEach(it, r->allowed_profiles)
 	{
 		if (!valid_label_value(it->valuestring))
-			return fail(cause, "%s: network.allowedProfiles: '%s' is not a valid label value",
+			return fail(cause,
+				    "%s: network.allowedProfiles: '%s' is not a valid label value",
 				    where, it->valuestring);
 	}
 	if (!wh_in_list(r->allowed_profiles, r->default_profile)) {
 		wh_list_text(r->allowed_profiles, list, sizeof(list));
-		return fail(cause, "%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
-			    where, r->default_profile, list);
+		return fail(
+			cause,
+			"%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
+			where, r->default_profile, list);
 	}
 	return 0;
 }
@@ -426,7 +437,8 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 	}
 	nss = sg_json_get(root, "namespaces");
 	if (nss && !cJSON_IsObject(nss))
-		return fail(cause, "%s.namespaces must be an object keyed by namespace name", where);
+		return fail(cause, "%s.namespaces must be an object keyed by namespace name",
+			    where);
 	if (!nss || sg_json_count(nss) == 0 || root == p->defaults)
 		return 0;
 	free(p->ns);
@@ -440,8 +452,8 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 
 		if (!valid_dns_subdomain(it->string) || strlen(it->string) > 63 ||
 		    strchr(it->string, '.'))
-			return fail(cause, "%s.namespaces: '%s' is not a valid namespace name", where,
-				    it->string);
+			return fail(cause, "%s.namespaces: '%s' is not a valid namespace name",
+				    where, it->string);
 		for (size_t i = 0; i < p->nns; i++)
 			if (strcmp(p->ns[i].name, it->string) == 0)
 				return fail(cause, "%s.namespaces: '%s' appears twice", where,
@@ -536,7 +548,8 @@ struct wh_policy *wh_policy_load(const char *path, char **cause)
 			goto fail;
 		}
 		if (sg_buf_append(&b, chunk, (size_t)n) != 0) {
-			fail(cause, "policy '%s' is larger than %u bytes", path, WH_POLICY_MAX_SIZE);
+			fail(cause, "policy '%s' is larger than %u bytes", path,
+			     WH_POLICY_MAX_SIZE);
 			goto fail;
 		}
 	}

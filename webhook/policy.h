@@ -20,9 +20,9 @@
 #include <cjson/cJSON.h>
 
 /* The label that carries a sandbox pod's network profile. */
-#define WH_PROFILE_LABEL  "sandbox-guard.io/network-profile"
+#define WH_PROFILE_LABEL "sandbox-guard.io/network-profile"
 /* Every label under this prefix is ours and protected. */
-#define WH_LABEL_PREFIX	  "sandbox-guard.io/"
+#define WH_LABEL_PREFIX "sandbox-guard.io/"
 /* Largest policy file accepted. */
 #define WH_POLICY_MAX_SIZE (1u << 20)
 

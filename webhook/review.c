@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "sg_json.h"
 
 static int bad(char **cause, const char *what)
@@ -28,13 +26,16 @@ static const cJSON *object_or_null(const cJSON *req, const char *key)
 	return cJSON_IsObject(it) ? it : NULL;
 }
 
-int wh_review_decode(const char *body, size_t len, struct wh_review *rv, char **cause)
+int wh_review_decode(const char *body, size_t len, struct sg_arena *arena, struct wh_review *rv,
+		     char **cause)
 {
 	const cJSON *req, *kind, *res, *ui, *it;
 	const char *s;
 
 	memset(rv, 0, sizeof(*rv));
-	rv->root = sg_json_parse(body, len, cause);
+	rv->in_arena = arena != NULL;
+	rv->root = arena ? sg_json_parse_arena(body, len, arena, SG_JSON_SKIP_MANAGED_FIELDS, cause)
+			 : sg_json_parse(body, len, cause);
 	if (!rv->root)
 		return -1;
 	if (!cJSON_IsObject(rv->root)) {
@@ -48,8 +49,9 @@ int wh_review_decode(const char *body, size_t len, struct wh_review *rv, char **
 	}
 	s = sg_json_str(rv->root, "apiVersion");
 	if (!s || strcmp(s, "admission.k8s.io/v1") != 0) {
-		bad(cause, "apiVersion must be \"admission.k8s.io/v1\" (set admissionReviewVersions "
-			   "to [\"v1\"])");
+		bad(cause,
+		    "apiVersion must be \"admission.k8s.io/v1\" (set admissionReviewVersions "
+		    "to [\"v1\"])");
 		goto fail;
 	}
 	req = sg_json_obj(rv->root, "request");
@@ -89,14 +91,14 @@ int wh_review_decode(const char *body, size_t len, struct wh_review *rv, char **
 	rv->dry_run = cJSON_IsTrue(it);
 	return 0;
 fail:
-	cJSON_Delete(rv->root);
-	rv->root = NULL;
+	wh_review_release(rv);
 	return -1;
 }
 
 void wh_review_release(struct wh_review *rv)
 {
-	cJSON_Delete(rv->root);
+	if (!rv->in_arena)
+		cJSON_Delete(rv->root);
 	rv->root = NULL;
 }
 
@@ -121,17 +123,38 @@ static int put_warning(struct sg_buf *out, const char *w, size_t budget)
 	return sg_buf_json_string(out, clean, n);
 }
 
-/* Appends standard, padded base64 of data (what the API server decodes). */
+/*
+ * Appends standard, padded base64 of data (what the API server decodes).
+ * Written out here because every patched review needs it and OpenSSL's
+ * EVP_EncodeBlock took several times longer.
+ */
 static int put_base64(struct sg_buf *out, const char *data, size_t len)
 {
-	size_t need = 4 * ((len + 2) / 3);
-	char *at;
-	int rc = sg_buf_extend(out, need, &at);
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = (const unsigned char *)data;
+	size_t need = 4 * ((len + 2) / 3), i;
+	char *o;
+	int rc = sg_buf_extend(out, need, &o);
 
 	if (rc)
 		return rc;
-	/* EVP_EncodeBlock writes need bytes and a NUL, for which sg_buf keeps room. */
-	EVP_EncodeBlock((unsigned char *)at, (const unsigned char *)data, (int)len);
+	for (i = 0; i + 2 < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+
+		*o++ = abc[v >> 18];
+		*o++ = abc[(v >> 12) & 63];
+		*o++ = abc[(v >> 6) & 63];
+		*o++ = abc[v & 63];
+	}
+	if (i < len) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
+
+		*o++ = abc[v >> 18];
+		*o++ = abc[(v >> 12) & 63];
+		*o++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
 	return 0;
 }
 
@@ -139,13 +162,15 @@ int wh_review_encode(const struct wh_review *rv, const struct wh_verdict *v, str
 {
 	int rc;
 
-	rc = sg_buf_puts(out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-			      "\"response\":{\"uid\":");
+	rc = sg_buf_puts(out,
+			 "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+			 "\"response\":{\"uid\":");
 	rc = rc ? rc : sg_buf_json_str(out, rv->uid);
 	rc = rc ? rc : sg_buf_puts(out, v->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
 	if (!v->allowed) {
-		rc = rc ? rc : sg_buf_puts(out, ",\"status\":{\"status\":\"Failure\",\"code\":403,"
-						"\"reason\":\"Forbidden\",\"message\":");
+		rc = rc ? rc
+			: sg_buf_puts(out, ",\"status\":{\"status\":\"Failure\",\"code\":403,"
+					   "\"reason\":\"Forbidden\",\"message\":");
 		rc = rc ? rc : sg_buf_json_str(out, v->message ? v->message : "denied");
 		rc = rc ? rc : sg_buf_putc(out, '}');
 	}

@@ -20,8 +20,11 @@
 
 #include "sg_buf.h"
 
+struct sg_arena;
+
 struct wh_review {
-	cJSON *root; /* owns everything below */
+	cJSON *root;   /* owns everything below */
+	bool in_arena; /* root lives in an arena: nothing to free */
 	const char *uid;
 	const char *group; /* request.kind.group ("" for core) */
 	const char *version;
@@ -39,11 +42,14 @@ struct wh_review {
 };
 
 /*
- * Parses body as an AdmissionReview. Returns 0, or -1 with *cause (a new
- * string the caller frees) saying what is wrong. On success the caller
- * releases rv with wh_review_release.
+ * Parses body as an AdmissionReview, into arena when it is not NULL (the
+ * fast path; see sg_jsonfast.c), else with cJSON. Returns 0, or -1 with
+ * *cause (a new string the caller frees) saying what is wrong. On success
+ * the caller releases rv with wh_review_release (and, with an arena,
+ * resets the arena afterwards).
  */
-int wh_review_decode(const char *body, size_t len, struct wh_review *rv, char **cause);
+int wh_review_decode(const char *body, size_t len, struct sg_arena *arena, struct wh_review *rv,
+		     char **cause);
 
 void wh_review_release(struct wh_review *rv);
 

@@ -24,7 +24,8 @@ void wh_violations_init(struct wh_violations *v);
 void wh_violations_release(struct wh_violations *v);
 
 /* Adds a formatted entry (duplicates are kept once). */
-void wh_violation(struct wh_violations *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wh_violation(struct wh_violations *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 bool wh_violations_has(const struct wh_violations *v, const char *s);
 

@@ -543,6 +543,20 @@ def test_sigterm_finishes_in_flight_request_then_exits_0(start_webhook):
     assert "draining" in text and "stopped" in text
 
 
+def test_shutdown_delay_keeps_serving_while_unready(start_webhook):
+    d = start_webhook("--shutdown-delay=1500ms", check_exit=False)
+    review = load_fixture("pod-warm-create.json")
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert d.health("/readyz")[0] == 503
+    status, _, raw = post_review(d.connect(), "/mutate", review)
+    assert status == 200
+    check_response(review, raw, "mutate")
+    assert d.proc.wait(timeout=10) == 0
+    assert time.time() - t0 >= 1.4
+
+
 def test_sigterm_with_no_connections_exits_fast(start_webhook):
     d = start_webhook(check_exit=False)
     t0 = time.time()

@@ -14,11 +14,25 @@
 #include "helpers.h"
 #include "sg_json.h"
 
+static struct sg_arena arena;
+
+static void setup(void)
+{
+	sg_arena_init(&arena, WH_ARENA_CHUNK, WH_ARENA_MAX);
+}
+
+static void teardown(void)
+{
+	sg_arena_release(&arena);
+}
+
+TestSuite(admission, .init = setup, .fini = teardown);
+
 static struct wh_policy *default_policy(void)
 {
 	char *cause = NULL;
-	struct wh_policy *p =
-		wh_policy_parse(wh_default_policy_json, strlen(wh_default_policy_json), "d", &cause);
+	struct wh_policy *p = wh_policy_parse(wh_default_policy_json,
+					      strlen(wh_default_policy_json), "d", &cause);
 
 	cr_assert_not_null(p, "%s", cause);
 	return p;
@@ -27,8 +41,8 @@ static struct wh_policy *default_policy(void)
 static void run_case(struct wh_policy *p, const cJSON *c)
 {
 	const char *file = sg_json_str(c, "file"), *expect = sg_json_str(c, "expect");
-	enum wh_endpoint ep = strcmp(sg_json_str(c, "endpoint"), "mutate") == 0 ? WH_MUTATE
-										: WH_VALIDATE;
+	enum wh_endpoint ep =
+		strcmp(sg_json_str(c, "endpoint"), "mutate") == 0 ? WH_MUTATE : WH_VALIDATE;
 	char rel[256], *body, *answer;
 	struct wh_outcome res;
 	struct sg_buf out;
@@ -40,7 +54,7 @@ static void run_case(struct wh_policy *p, const cJSON *c)
 	snprintf(rel, sizeof(rel), "reviews/%s", file);
 	body = fixture_text(rel, &len);
 	sg_buf_init(&out, 1 << 20);
-	status = wh_admit(p, ep, body, len, &out, &res);
+	status = wh_admit(p, ep, body, len, &arena, &out, &res);
 	cr_assert_eq(status, 200, "%s: %s", file, out.data);
 	doc = parse_or_die(out.data);
 	resp = sg_json_get(doc, "response");
@@ -52,7 +66,8 @@ static void run_case(struct wh_policy *p, const cJSON *c)
 		cr_assert_not_null(sg_json_get(resp, "patch"), "%s should be patched", file);
 		cr_assert_str_eq(res.decision, "patched");
 	} else {
-		cr_assert(sg_json_true(resp, "allowed"), "%s should be allowed: %s", file, out.data);
+		cr_assert(sg_json_true(resp, "allowed"), "%s should be allowed: %s", file,
+			  out.data);
 		cr_assert_null(sg_json_get(resp, "patch"), "%s has a patch", file);
 	}
 	answer = out.data;
@@ -96,7 +111,7 @@ Test(admission, malformed_review_is_400_with_reason)
 	struct sg_buf out;
 
 	sg_buf_init(&out, 4096);
-	cr_assert_eq(wh_admit(p, WH_VALIDATE, "{}", 2, &out, &res), 400);
+	cr_assert_eq(wh_admit(p, WH_VALIDATE, "{}", 2, &arena, &out, &res), 400);
 	cr_assert(strncmp(out.data, "invalid AdmissionReview: ", 25) == 0, "%s", out.data);
 	cr_assert_str_eq(res.decision, "invalid");
 	sg_buf_release(&out);
@@ -117,7 +132,7 @@ Test(admission, warn_and_audit_modes_allow_and_report)
 		cJSON *doc, *resp;
 
 		sg_buf_init(&out, 1 << 20);
-		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &out, &res), 200);
+		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &arena, &out, &res), 200);
 		doc = parse_or_die(out.data);
 		resp = sg_json_get(doc, "response");
 		cr_assert(sg_json_true(resp, "allowed"));
@@ -126,8 +141,9 @@ Test(admission, warn_and_audit_modes_allow_and_report)
 			cr_assert_gt(cJSON_GetArraySize(sg_json_get(resp, "warnings")), 0);
 		} else {
 			cr_assert_str_eq(res.decision, "audited");
-			cr_assert(strstr(sg_json_str(sg_json_get(resp, "auditAnnotations"), "violations"),
-					 "runc"));
+			cr_assert(strstr(
+				sg_json_str(sg_json_get(resp, "auditAnnotations"), "violations"),
+				"runc"));
 		}
 		cJSON_Delete(doc);
 		sg_buf_release(&out);
@@ -145,7 +161,7 @@ Test(admission, delete_and_connect_are_allowed_without_checks)
 	struct sg_buf out;
 
 	sg_buf_init(&out, 1 << 20);
-	cr_assert_eq(wh_admit(p, WH_MUTATE, body, len, &out, &res), 200);
+	cr_assert_eq(wh_admit(p, WH_MUTATE, body, len, &arena, &out, &res), 200);
 	cr_assert_str_eq(res.decision, "allowed");
 	cr_assert_null(strstr(out.data, "patch"));
 	sg_buf_release(&out);

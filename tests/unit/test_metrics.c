@@ -29,8 +29,10 @@ Test(metrics, counters_render_with_labels_help_and_type)
 	sg_family_add(f, b, 1);
 	text = render(m);
 	cr_assert(strstr(text, "# HELP x_total Things.\n# TYPE x_total counter\n"), "%s", text);
-	cr_assert(strstr(text, "x_total{endpoint=\"mutate\",decision=\"patched\"} 3\n"), "%s", text);
-	cr_assert(strstr(text, "x_total{endpoint=\"validate\",decision=\"denied\"} 1\n"), "%s", text);
+	cr_assert(strstr(text, "x_total{endpoint=\"mutate\",decision=\"patched\"} 3\n"), "%s",
+		  text);
+	cr_assert(strstr(text, "x_total{endpoint=\"validate\",decision=\"denied\"} 1\n"), "%s",
+		  text);
 	cr_assert_eq(sg_family_value(f, a), 3);
 	free(text);
 	sg_metrics_free(m);
@@ -64,9 +66,12 @@ Test(metrics, histogram_buckets_are_cumulative)
 	sg_family_observe(h, v, 0.005);
 	sg_family_observe(h, v, 5);
 	text = render(m);
-	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"0.001\"} 1\n"), "%s", text);
-	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"0.01\"} 2\n"), "%s", text);
-	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"+Inf\"} 3\n"), "%s", text);
+	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"0.001\"} 1\n"), "%s",
+		  text);
+	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"0.01\"} 2\n"), "%s",
+		  text);
+	cr_assert(strstr(text, "lat_seconds_bucket{endpoint=\"mutate\",le=\"+Inf\"} 3\n"), "%s",
+		  text);
 	cr_assert(strstr(text, "lat_seconds_count{endpoint=\"mutate\"} 3\n"), "%s", text);
 	free(text);
 	sg_metrics_free(m);

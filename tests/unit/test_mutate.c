@@ -51,9 +51,9 @@ static void expect_value(const cJSON *ops, const char *path, const char *json)
 	cJSON_Delete(want);
 }
 
-#define MIN_POD                                                                                   \
-	"{\"metadata\":{\"name\":\"p\",\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"  \
-	"\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"securityContext\":{},"     \
+#define MIN_POD                                                                                    \
+	"{\"metadata\":{\"name\":\"p\",\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}}," \
+	"\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"securityContext\":{},"      \
 	"\"enableServiceLinks\":true,\"schedulerName\":\"default-scheduler\"}}"
 
 Test(mutate, fills_every_default_on_a_bare_pod)
@@ -74,52 +74,64 @@ Test(mutate, fills_every_default_on_a_bare_pod)
 
 Test(mutate, creates_missing_parents_whole)
 {
-	cJSON *ops = mutate("{\"metadata\":{\"name\":\"p\",\"ownerReferences\":[{\"apiVersion\":"
-			    "\"agents.x-k8s.io/v1alpha1\",\"kind\":\"Sandbox\",\"name\":\"p\","
-			    "\"uid\":\"u\",\"controller\":true}]},"
-			    "\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":null}]}}");
+	cJSON *ops =
+		mutate("{\"metadata\":{\"name\":\"p\",\"ownerReferences\":[{\"apiVersion\":"
+		       "\"agents.x-k8s.io/v1alpha1\",\"kind\":\"Sandbox\",\"name\":\"p\","
+		       "\"uid\":\"u\",\"controller\":true}]},"
+		       "\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":null}]}}");
 
 	expect_value(ops, "/metadata/labels", "{\"sandbox-guard.io/network-profile\":\"default\"}");
-	expect_value(ops, "/spec/securityContext", "{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+	expect_value(ops, "/spec/securityContext",
+		     "{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
 	cr_assert_not_null(find_op(ops, "/spec/containers/0/securityContext"));
 	cJSON_Delete(ops);
 }
 
 Test(mutate, adds_single_fields_inside_existing_parents)
 {
-	cJSON *ops = mutate(
-		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},\"spec\":{"
-		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"runAsUser\":1000}},"
-		"{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"NET_BIND_SERVICE\"]}}}],"
-		"\"initContainers\":[{\"name\":\"i\",\"securityContext\":{\"allowPrivilegeEscalation\":false}}]}}");
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+		       "sandbox-name-hash\":\"1\"}},\"spec\":{"
+		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{\"runAsUser\":1000}},"
+		       "{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"NET_BIND_"
+		       "SERVICE\"]}}}],"
+		       "\"initContainers\":[{\"name\":\"i\",\"securityContext\":{"
+		       "\"allowPrivilegeEscalation\":false}}]}}");
 
 	expect_value(ops, "/spec/containers/0/securityContext/allowPrivilegeEscalation", "false");
-	expect_value(ops, "/spec/containers/0/securityContext/capabilities", "{\"drop\":[\"ALL\"]}");
+	expect_value(ops, "/spec/containers/0/securityContext/capabilities",
+		     "{\"drop\":[\"ALL\"]}");
 	expect_value(ops, "/spec/containers/1/securityContext/capabilities/drop", "[\"ALL\"]");
-	expect_value(ops, "/spec/initContainers/0/securityContext/capabilities", "{\"drop\":[\"ALL\"]}");
-	cr_assert_null(find_op(ops, "/spec/initContainers/0/securityContext/allowPrivilegeEscalation"));
+	expect_value(ops, "/spec/initContainers/0/securityContext/capabilities",
+		     "{\"drop\":[\"ALL\"]}");
+	cr_assert_null(
+		find_op(ops, "/spec/initContainers/0/securityContext/allowPrivilegeEscalation"));
 	cJSON_Delete(ops);
 }
 
 Test(mutate, never_overwrites_explicit_values)
 {
-	cJSON *ops = mutate(
-		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
-		"\"sandbox-guard.io/network-profile\":\"custom\"}},\"spec\":{"
-		"\"runtimeClassName\":\"runc\",\"automountServiceAccountToken\":true,"
-		"\"enableServiceLinks\":false,\"securityContext\":{\"seccompProfile\":{\"type\":\"Unconfined\"}},"
-		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":true,"
-		"\"capabilities\":{\"drop\":[]}}}]}}");
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
+		       "\"sandbox-guard.io/network-profile\":\"custom\"}},\"spec\":{"
+		       "\"runtimeClassName\":\"runc\",\"automountServiceAccountToken\":true,"
+		       "\"enableServiceLinks\":false,\"securityContext\":{\"seccompProfile\":{"
+		       "\"type\":\"Unconfined\"}},"
+		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"allowPrivilegeEscalation\":true,"
+		       "\"capabilities\":{\"drop\":[]}}}]}}");
 
 	cr_assert_null(ops, "got %s", ops ? cJSON_PrintUnformatted(ops) : "");
 }
 
 Test(mutate, leaves_privilege_escalation_alone_where_it_would_make_the_pod_invalid)
 {
-	cJSON *ops = mutate(
-		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},\"spec\":{"
-		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"privileged\":true}},"
-		"{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"CAP_SYS_ADMIN\"]}}}]}}");
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+		       "sandbox-name-hash\":\"1\"}},\"spec\":{"
+		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{\"privileged\":true}},"
+		       "{\"name\":\"b\",\"securityContext\":{\"capabilities\":{\"add\":[\"CAP_SYS_"
+		       "ADMIN\"]}}}]}}");
 
 	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext/allowPrivilegeEscalation"));
 	cr_assert_null(find_op(ops, "/spec/containers/1/securityContext/allowPrivilegeEscalation"));
@@ -130,22 +142,24 @@ Test(mutate, leaves_privilege_escalation_alone_where_it_would_make_the_pod_inval
 Test(mutate, is_idempotent_on_its_own_output)
 {
 	/* The pod as MIN_POD looks once every op above is applied. */
-	cJSON *ops = mutate(
-		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
-		"\"sandbox-guard.io/network-profile\":\"default\"}},\"spec\":{"
-		"\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"
-		"\"enableServiceLinks\":false,"
-		"\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
-		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"
-		"\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}");
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\","
+		       "\"sandbox-guard.io/network-profile\":\"default\"}},\"spec\":{"
+		       "\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"
+		       "\"enableServiceLinks\":false,"
+		       "\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
+		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"allowPrivilegeEscalation\":false,"
+		       "\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}");
 
 	cr_assert_null(ops);
 }
 
 Test(mutate, windows_pods_get_no_linux_security_fields)
 {
-	cJSON *ops = mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
-			    "\"spec\":{\"os\":{\"name\":\"windows\"},\"containers\":[{\"name\":\"a\"}]}}");
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		"\"spec\":{\"os\":{\"name\":\"windows\"},\"containers\":[{\"name\":\"a\"}]}}");
 
 	cr_assert_null(find_op(ops, "/spec/securityContext"));
 	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext"));
@@ -168,16 +182,17 @@ Test(mutate, scheduler_name_replaces_only_the_api_default)
 
 Test(mutate, runtime_scheduling_adds_missing_selectors_and_tolerations)
 {
-	const char *pol =
-		"{\"runtimeClass\":{\"default\":\"kata\",\"scheduling\":{\"kata\":{"
-		"\"nodeSelector\":{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"},"
-		"\"tolerations\":[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"},"
-		"{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
-		"\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}}}";
+	const char *pol = "{\"runtimeClass\":{\"default\":\"kata\",\"scheduling\":{\"kata\":{"
+			  "\"nodeSelector\":{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"},"
+			  "\"tolerations\":[{\"key\":\"sandbox\",\"operator\":\"Exists\","
+			  "\"effect\":\"NoSchedule\"},"
+			  "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+			  "\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}}}";
 	cJSON *ops;
 
 	ops = mutate_with(pol, MIN_POD);
-	expect_value(ops, "/spec/nodeSelector", "{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"}");
+	expect_value(ops, "/spec/nodeSelector",
+		     "{\"sandbox.example.com/kata\":\"true\",\"zone\":\"a\"}");
 	expect_value(ops, "/spec/tolerations",
 		     "[{\"key\":\"sandbox\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"},"
 		     "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
@@ -185,11 +200,11 @@ Test(mutate, runtime_scheduling_adds_missing_selectors_and_tolerations)
 	cJSON_Delete(ops);
 
 	/* Existing selector keys (even with another value) and equal tolerations are kept. */
-	ops = mutate_with(pol,
-			  "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
-			  "\"spec\":{\"nodeSelector\":{\"zone\":\"b\"},\"tolerations\":["
-			  "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
-			  "\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}");
+	ops = mutate_with(
+		pol, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		     "\"spec\":{\"nodeSelector\":{\"zone\":\"b\"},\"tolerations\":["
+		     "{\"key\":\"node.kubernetes.io/not-ready\",\"operator\":\"Exists\","
+		     "\"effect\":\"NoExecute\",\"tolerationSeconds\":300}]}}");
 	expect_value(ops, "/spec/nodeSelector/sandbox.example.com~1kata", "\"true\"");
 	cr_assert_null(find_op(ops, "/spec/nodeSelector/zone"));
 	expect_value(ops, "/spec/tolerations/-",

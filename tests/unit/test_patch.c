@@ -27,7 +27,7 @@ Test(patch, indexes_and_children)
 	wh_path_key(&p, "spec");
 	wh_path_key(&p, "containers");
 	wh_path_index(&p, 12);
-	q = wh_path_child(&p, "securityContext");
+	wh_path_child(&q, &p, "securityContext");
 	cr_assert_str_eq(p.buf, "/spec/containers/12");
 	cr_assert_str_eq(q.buf, "/spec/containers/12/securityContext");
 }
@@ -48,9 +48,10 @@ Test(patch, builds_an_array_of_add_ops)
 	wh_path_key(&p, "x");
 	wh_patch_add(&patch, &p, "{\"a\":[1]}");
 	cr_assert_eq(wh_patch_finish(&patch), 0);
-	cr_assert_str_eq(patch.buf.data,
-			 "[{\"op\":\"add\",\"path\":\"/spec/runtimeClassName\",\"value\":\"g\\\"visor\"},"
-			 "{\"op\":\"add\",\"path\":\"/x\",\"value\":{\"a\":[1]}}]");
+	cr_assert_str_eq(
+		patch.buf.data,
+		"[{\"op\":\"add\",\"path\":\"/spec/runtimeClassName\",\"value\":\"g\\\"visor\"},"
+		"{\"op\":\"add\",\"path\":\"/x\",\"value\":{\"a\":[1]}}]");
 	cr_assert_eq(patch.nops, 2);
 	wh_patch_release(&patch);
 }

@@ -25,20 +25,22 @@ static void teardown(void)
 TestSuite(podcheck, .init = setup, .fini = teardown);
 
 /* A pod spec that passes every default rule; tests change one thing at a time. */
-#define GOOD_FIELDS                                                                               \
+#define GOOD_FIELDS                                                                                \
 	"\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"                  \
 	"\"enableServiceLinks\":false,"                                                            \
 	"\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}"
-#define GOOD_CTR                                                                                  \
-	"{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"                  \
+#define GOOD_CTR                                                                                   \
+	"{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"                 \
 	"\"capabilities\":{\"drop\":[\"ALL\"]}}}"
 
 static struct wh_violations check(enum wh_holder holder, const char *spec_json)
 {
 	struct wh_violations v;
 	cJSON *spec = parse_or_die(spec_json);
-	struct wh_podcheck c = {.rules = wh_policy_rules(pol, "ns"), .holder = holder,
-				.where = "spec", .meta = NULL};
+	struct wh_podcheck c = {.rules = wh_policy_rules(pol, "ns"),
+				.holder = holder,
+				.where = "spec",
+				.meta = NULL};
 
 	wh_violations_init(&v);
 	wh_check_podspec(&c, spec, &v);
@@ -87,14 +89,16 @@ Test(podcheck, pod_level_rules)
 	expect(WH_HOLDER_POD,
 	       "{\"securityContext\":{\"sysctls\":[{\"name\":\"kernel/msgmax\",\"value\":\"1\"}]}}",
 	       "'kernel/msgmax' is not a safe sysctl");
-	expect(WH_HOLDER_POD, "{\"securityContext\":{\"seccompProfile\":{\"type\":\"Unconfined\"}}}",
+	expect(WH_HOLDER_POD,
+	       "{\"securityContext\":{\"seccompProfile\":{\"type\":\"Unconfined\"}}}",
 	       "spec.securityContext.seccompProfile.type is Unconfined");
 	expect(WH_HOLDER_POD,
 	       "{\"securityContext\":{\"seLinuxOptions\":{\"type\":\"spc_t\",\"user\":\"root\"}}}",
 	       "seLinuxOptions.type is 'spc_t'");
 	expect(WH_HOLDER_POD, "{\"securityContext\":{\"seLinuxOptions\":{\"user\":\"root\"}}}",
 	       "seLinuxOptions.user is set");
-	expect(WH_HOLDER_POD, "{\"securityContext\":{\"appArmorProfile\":{\"type\":\"Unconfined\"}}}",
+	expect(WH_HOLDER_POD,
+	       "{\"securityContext\":{\"appArmorProfile\":{\"type\":\"Unconfined\"}}}",
 	       "appArmorProfile.type is Unconfined");
 }
 
@@ -119,7 +123,8 @@ Test(podcheck, container_rules_cover_init_regular_and_ephemeral)
 			 "{" GOOD_FIELDS ",\"%s\":[{\"name\":\"c\",\"securityContext\":"
 			 "{\"privileged\":true}}]}",
 			 lists[i]);
-		snprintf(where, sizeof(where), "spec.%s[0] (c).securityContext.privileged", lists[i]);
+		snprintf(where, sizeof(where), "spec.%s[0] (c).securityContext.privileged",
+			 lists[i]);
 		expect(WH_HOLDER_POD, spec, where);
 	}
 }
@@ -129,7 +134,8 @@ Test(podcheck, container_security_context_rules)
 	expect(WH_HOLDER_POD, "{\"containers\":[{\"name\":\"a\"}]}",
 	       "allowPrivilegeEscalation is not set");
 	expect(WH_HOLDER_POD,
-	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":true}}]}",
+	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":"
+	       "true}}]}",
 	       "allowPrivilegeEscalation is true");
 	expect(WH_HOLDER_POD,
 	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"capabilities\":"
@@ -140,7 +146,8 @@ Test(podcheck, container_security_context_rules)
 	       "{\"add\":[\"NET_ADMIN\"]}}}]}",
 	       "capabilities.add has 'NET_ADMIN'");
 	expect(WH_HOLDER_POD,
-	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"procMount\":\"Unmasked\"}}]}",
+	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"procMount\":\"Unmasked\"}}]"
+	       "}",
 	       "procMount is 'Unmasked'");
 	expect(WH_HOLDER_POD,
 	       "{\"containers\":[{\"name\":\"a\",\"securityContext\":{\"windowsOptions\":"
@@ -169,11 +176,13 @@ Test(podcheck, net_bind_service_may_be_added)
 
 Test(podcheck, per_container_seccomp_is_enough_without_a_pod_profile)
 {
-	expect_clean(WH_HOLDER_POD,
-		     "{\"runtimeClassName\":\"kata\",\"automountServiceAccountToken\":false,"
-		     "\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"
-		     "\"capabilities\":{\"drop\":[\"ALL\"]},\"seccompProfile\":{\"type\":\"Localhost\","
-		     "\"localhostProfile\":\"p.json\"}}}]}");
+	expect_clean(
+		WH_HOLDER_POD,
+		"{\"runtimeClassName\":\"kata\",\"automountServiceAccountToken\":false,"
+		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":"
+		"false,"
+		"\"capabilities\":{\"drop\":[\"ALL\"]},\"seccompProfile\":{\"type\":\"Localhost\","
+		"\"localhostProfile\":\"p.json\"}}}]}");
 }
 
 Test(podcheck, volumes)
@@ -186,10 +195,11 @@ Test(podcheck, volumes)
 	       "{\"volumes\":[{\"name\":\"t\",\"projected\":{\"sources\":[{\"serviceAccountToken\":"
 	       "{\"path\":\"token\"}}]}}]}",
 	       "projected serviceAccountToken");
-	expect_clean(WH_HOLDER_POD,
-		     "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
-		     "{\"name\":\"w\",\"emptyDir\":{}},{\"name\":\"c\",\"configMap\":{\"name\":\"c\"}},"
-		     "{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
+	expect_clean(
+		WH_HOLDER_POD,
+		"{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
+		"{\"name\":\"w\",\"emptyDir\":{}},{\"name\":\"c\",\"configMap\":{\"name\":\"c\"}},"
+		"{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
 }
 
 Test(podcheck, templates_may_leave_defaulted_fields_unset)
@@ -216,8 +226,8 @@ Test(podcheck, templates_still_refuse_explicit_bad_values)
 Test(podcheck, missing_spec_is_a_violation)
 {
 	struct wh_violations v;
-	struct wh_podcheck c = {.rules = wh_policy_rules(pol, "ns"), .holder = WH_HOLDER_POD,
-				.where = "spec"};
+	struct wh_podcheck c = {
+		.rules = wh_policy_rules(pol, "ns"), .holder = WH_HOLDER_POD, .where = "spec"};
 
 	wh_violations_init(&v);
 	wh_check_podspec(&c, NULL, &v);

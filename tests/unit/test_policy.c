@@ -36,13 +36,14 @@ Test(policy, built_in_default_is_gvisor_enforce_all_hardening)
 	cr_assert_eq(r->mode, WH_ENFORCE);
 	cr_assert(r->mutate);
 	cr_assert_str_eq(r->runtime_default, "gvisor");
-	for (const char *const *rc = (const char *const[]){"gvisor", "kata", "kata-qemu", "kata-clh",
-							    "kata-fc", "kata-vm-isolation", NULL};
+	for (const char *const *rc =
+		     (const char *const[]){"gvisor", "kata", "kata-qemu", "kata-clh", "kata-fc",
+					   "kata-vm-isolation", NULL};
 	     *rc; rc++)
 		cr_assert(wh_in_list(r->runtime_allowed, *rc), "%s", *rc);
 	cr_assert_eq(cJSON_GetArraySize((cJSON *)r->runtime_allowed), 6);
-	cr_assert(r->no_token && r->no_service_links && r->seccomp &&
-		  r->no_privilege_escalation && r->drop_all);
+	cr_assert(r->no_token && r->no_service_links && r->seccomp && r->no_privilege_escalation &&
+		  r->drop_all);
 	cr_assert_str_eq(r->default_profile, "default");
 	cr_assert_null(r->scheduler_name);
 	wh_policy_free(p);
@@ -61,11 +62,12 @@ Test(policy, empty_object_means_all_defaults)
 Test(policy, namespace_overrides_inherit_the_rest)
 {
 	char *cause;
-	struct wh_policy *p = parse("{\"mode\":\"warn\",\"schedulerName\":\"sandbox-scheduler\","
-				    "\"namespaces\":{\"team-b\":{\"mode\":\"enforce\","
-				    "\"runtimeClass\":{\"default\":\"kata\",\"allowed\":[\"kata\"]}},"
-				    "\"team-a\":{\"hardening\":{\"runAsNonRoot\":true}}}}",
-				    &cause);
+	struct wh_policy *p =
+		parse("{\"mode\":\"warn\",\"schedulerName\":\"sandbox-scheduler\","
+		      "\"namespaces\":{\"team-b\":{\"mode\":\"enforce\","
+		      "\"runtimeClass\":{\"default\":\"kata\",\"allowed\":[\"kata\"]}},"
+		      "\"team-a\":{\"hardening\":{\"runAsNonRoot\":true}}}}",
+		      &cause);
 	const struct wh_rules *a, *b, *other;
 
 	cr_assert_not_null(p, "%s", cause);
@@ -134,14 +136,18 @@ Test(policy, errors_name_the_field)
 {
 	expect_error("{\"mode\":\"block\"}", "policy.mode is 'block'");
 	expect_error("{\"mdoe\":\"warn\"}", "unknown field 'mdoe' in policy");
-	expect_error("{\"hardening\":{\"seccomp\":true}}", "unknown field 'seccomp' in policy.hardening");
+	expect_error("{\"hardening\":{\"seccomp\":true}}",
+		     "unknown field 'seccomp' in policy.hardening");
 	expect_error("{\"hardening\":{\"seccompRuntimeDefault\":1}}", "must be true or false");
-	expect_error("{\"runtimeClass\":{\"default\":\"runc\"}}", "'runc' is not in runtimeClass.allowed");
+	expect_error("{\"runtimeClass\":{\"default\":\"runc\"}}",
+		     "'runc' is not in runtimeClass.allowed");
 	expect_error("{\"runtimeClass\":{\"allowed\":[]}}", "at least one RuntimeClass");
 	expect_error("{\"runtimeClass\":{\"allowed\":[\"Bad_Name\"]}}", "not a valid RuntimeClass");
 	expect_error("{\"runtimeClass\":{\"allowed\":[\"\"]}}", "non-empty strings");
-	expect_error("{\"network\":{\"defaultProfile\":\"x\"}}", "'x' is not in network.allowedProfiles");
-	expect_error("{\"network\":{\"defaultProfile\":\"bad value!\",\"allowedProfiles\":[\"bad value!\"]}}",
+	expect_error("{\"network\":{\"defaultProfile\":\"x\"}}",
+		     "'x' is not in network.allowedProfiles");
+	expect_error("{\"network\":{\"defaultProfile\":\"bad value!\",\"allowedProfiles\":[\"bad "
+		     "value!\"]}}",
 		     "valid label value");
 	expect_error("{\"namespaces\":{\"a\":{\"exemptions\":{}}}}",
 		     "unknown field 'exemptions' in policy.namespaces.a");
@@ -149,8 +155,9 @@ Test(policy, errors_name_the_field)
 		     "policy.namespaces.a: runtimeClass.default 'x'");
 	expect_error("{\"namespaces\":[]}", "keyed by namespace");
 	expect_error("{\"exemptions\":{\"users\":\"admin\"}}", "array of strings");
-	expect_error("{\"runtimeClass\":{\"scheduling\":{\"kata\":{\"tolerations\":[{\"effect\":1}]}}}}",
-		     "effect must be a string");
+	expect_error(
+		"{\"runtimeClass\":{\"scheduling\":{\"kata\":{\"tolerations\":[{\"effect\":1}]}}}}",
+		"effect must be a string");
 	expect_error("[1]", "must be a JSON object");
 	expect_error("{", "invalid JSON");
 	expect_error("{} {}", "trailing data");

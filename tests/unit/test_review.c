@@ -10,7 +10,7 @@
 static int decode(const char *text, struct wh_review *rv, char **cause)
 {
 	*cause = NULL;
-	return wh_review_decode(text, strlen(text), rv, cause);
+	return wh_review_decode(text, strlen(text), NULL, rv, cause);
 }
 
 static void expect_bad(const char *text, const char *needle)
@@ -29,7 +29,7 @@ Test(review, decodes_a_real_shaped_request)
 	char *text = fixture_text("reviews/pod-warm-create.json", &n), *cause = NULL;
 	struct wh_review rv;
 
-	cr_assert_eq(wh_review_decode(text, n, &rv, &cause), 0, "%s", cause);
+	cr_assert_eq(wh_review_decode(text, n, NULL, &rv, &cause), 0, "%s", cause);
 	cr_assert_str_eq(rv.uid, "e911857d-c318-11e8-bbad-025000000001");
 	cr_assert_str_eq(rv.group, "");
 	cr_assert_str_eq(rv.kind, "Pod");
@@ -152,8 +152,8 @@ Test(review, audit_annotation)
 	struct wh_verdict v = {.allowed = true, .audit_key = "violations", .audit_value = "a; b"};
 	cJSON *j = encode(&v);
 
-	cr_assert_str_eq(sg_json_str(sg_json_path(j, "response", "auditAnnotations", NULL),
-				     "violations"),
-			 "a; b");
+	cr_assert_str_eq(
+		sg_json_str(sg_json_path(j, "response", "auditAnnotations", NULL), "violations"),
+		"a; b");
 	cJSON_Delete(j);
 }

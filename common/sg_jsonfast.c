@@ -1,0 +1,595 @@
+/*
+ * A JSON parser for the hot path: the same grammar cJSON accepts, the same
+ * tree cJSON builds (so every sg_json helper and cJSON predicate works on
+ * it), but every node and string comes from an arena, strings without
+ * escapes are copied in one go, and there is nothing to free node by node.
+ * cJSON's own parser spent about 40% of a review's time in allocation and
+ * per-character copying; this one takes a fraction of that (see
+ * docs/benchmarks.md). Trees it returns must never reach cJSON_Delete.
+ *
+ * The fuzz target tests/fuzz/fuzz_json.c checks it against cJSON: same
+ * accept/reject decision, same tree.
+ */
+#include "sg_json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_arena.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* Deeper documents are refused, as cJSON does (CJSON_NESTING_LIMIT). */
+#define MAX_DEPTH 1000
+
+struct parser {
+	const char *p;
+	const char *end;
+	const char *start;
+	struct sg_arena *arena;
+	const char *error; /* static text */
+	int depth;
+	unsigned flags;
+};
+
+static cJSON *node(struct parser *ps, int type)
+{
+	cJSON *n = sg_arena_alloc(ps->arena, sizeof(*n));
+
+	if (!n) {
+		ps->error = "out of memory";
+		return NULL;
+	}
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	return n;
+}
+
+static void skip_ws(struct parser *ps)
+{
+	while (ps->p < ps->end &&
+	       (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+		ps->p++;
+}
+
+static int hex4(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Returns the first byte in [p, end) that is '"', '\\' or below 0x20, or end.
+ * This scan is most of the parser's work (pods are mostly strings), so on
+ * x86-64 it looks at 16 bytes at a time.
+ */
+static const char *scan_string(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i ctl = _mm_set1_epi8(0x1f);
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* min(v, 0x1f) == v exactly for the bytes <= 0x1f (unsigned). */
+		__m128i hit = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+			_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+		int mask = _mm_movemask_epi8(hit);
+
+		if (mask)
+			return p + __builtin_ctz((unsigned)mask);
+		p += 16;
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			return p;
+	return end;
+}
+
+/*
+ * Parses a string at ps->p (the opening quote) into a new NUL-terminated
+ * arena string. Escapes follow RFC 8259, with UTF-16 surrogate pairs
+ * joined; unescaped control characters are refused (as Go refuses them). A
+ * \u0000 ends the C string early, as in cJSON.
+ */
+static char *parse_string(struct parser *ps)
+{
+	const char *s = ps->p + 1, *q;
+	bool escapes = false;
+	char *out, *o;
+
+	for (q = s;; q++) {
+		q = scan_string(q, ps->end);
+		if (q >= ps->end)
+			goto unterminated;
+		if (*q == '"')
+			break;
+		if (*q == '\\') {
+			escapes = true;
+			if (++q >= ps->end)
+				goto unterminated;
+		} else {
+			ps->error = "control character in string";
+			return NULL;
+		}
+	}
+	out = sg_arena_alloc(ps->arena, (size_t)(q - s) + 1);
+	if (!out) {
+		ps->error = "out of memory";
+		return NULL;
+	}
+	if (!escapes) {
+		memcpy(out, s, (size_t)(q - s));
+		out[q - s] = '\0';
+		ps->p = q + 1;
+		return out;
+	}
+	o = out;
+	while (s < q) {
+		const char *bs = memchr(s, '\\', (size_t)(q - s));
+		size_t run = bs ? (size_t)(bs - s) : (size_t)(q - s);
+		unsigned cp, lo;
+
+		memcpy(o, s, run);
+		o += run;
+		s += run;
+		if (s >= q)
+			break;
+		/* s is at a backslash; the scan above made sure its partner is before q. */
+		switch (s[1]) {
+		case '"':
+		case '\\':
+		case '/':
+			*o++ = s[1];
+			s += 2;
+			continue;
+		case 'b':
+			*o++ = '\b';
+			s += 2;
+			continue;
+		case 'f':
+			*o++ = '\f';
+			s += 2;
+			continue;
+		case 'n':
+			*o++ = '\n';
+			s += 2;
+			continue;
+		case 'r':
+			*o++ = '\r';
+			s += 2;
+			continue;
+		case 't':
+			*o++ = '\t';
+			s += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			goto bad_escape;
+		}
+		if (q - s < 6 || hex4(s + 2, &cp) != 0)
+			goto bad_escape;
+		s += 6;
+		if (cp >= 0xdc00 && cp <= 0xdfff)
+			goto bad_escape; /* a lone low surrogate */
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			if (q - s < 6 || s[0] != '\\' || s[1] != 'u' || hex4(s + 2, &lo) != 0 ||
+			    lo < 0xdc00 || lo > 0xdfff)
+				goto bad_escape;
+			s += 6;
+			cp = 0x10000 + (((cp & 0x3ff) << 10) | (lo & 0x3ff));
+		}
+		o += put_utf8(o, cp);
+	}
+	*o = '\0';
+	ps->p = q + 1;
+	return out;
+unterminated:
+	ps->error = "unterminated string";
+	return NULL;
+bad_escape:
+	ps->error = "invalid escape in string";
+	return NULL;
+}
+
+/*
+ * Returns the end of the number at ps->p, or NULL if it breaks the JSON
+ * number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ */
+static const char *number_end(struct parser *ps)
+{
+	const char *q = ps->p;
+
+	if (q < ps->end && *q == '-')
+		q++;
+	if (q >= ps->end || *q < '0' || *q > '9')
+		goto bad;
+	if (*q == '0')
+		q++;
+	else
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	if (q < ps->end && *q == '.') {
+		q++;
+		if (q >= ps->end || *q < '0' || *q > '9')
+			goto bad;
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	if (q < ps->end && (*q == 'e' || *q == 'E')) {
+		q++;
+		if (q < ps->end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= ps->end || *q < '0' || *q > '9')
+			goto bad;
+		while (q < ps->end && *q >= '0' && *q <= '9')
+			q++;
+	}
+	return q;
+bad:
+	ps->error = "invalid number";
+	return NULL;
+}
+
+static cJSON *parse_number(struct parser *ps)
+{
+	const char *s = ps->p, *q = number_end(ps);
+	char buf[64], *copy = buf, *end;
+	size_t n;
+	double d;
+	cJSON *item;
+
+	if (!q)
+		return NULL;
+	n = (size_t)(q - s);
+	if (n >= sizeof(buf)) {
+		copy = sg_arena_alloc(ps->arena, n + 1);
+		if (!copy) {
+			ps->error = "out of memory";
+			return NULL;
+		}
+	}
+	memcpy(copy, s, n);
+	copy[n] = '\0';
+	/* The grammar above is a subset of strtod's; "C" locale digits only. */
+	d = strtod(copy, &end);
+	item = node(ps, cJSON_Number);
+	if (!item)
+		return NULL;
+	item->valuedouble = d;
+	if (d >= INT_MAX)
+		item->valueint = INT_MAX;
+	else if (d <= (double)INT_MIN)
+		item->valueint = INT_MIN;
+	else
+		item->valueint = (int)d;
+	ps->p = q;
+	return item;
+}
+
+static cJSON *parse_value(struct parser *ps, const char *key);
+static int skip_value(struct parser *ps);
+
+/* Checks a string without keeping it. */
+static int skip_string(struct parser *ps)
+{
+	const char *q = ps->p + 1;
+
+	for (;; q++) {
+		q = scan_string(q, ps->end);
+		if (q >= ps->end) {
+			ps->error = "unterminated string";
+			return -1;
+		}
+		if (*q == '"')
+			break;
+		if (*q != '\\') {
+			ps->error = "control character in string";
+			return -1;
+		}
+		/* Escapes are checked as strictly as parse_string does. */
+		q++;
+		if (q >= ps->end || !strchr("\"\\/bfnrtu", *q)) {
+			ps->error = "invalid escape in string";
+			return -1;
+		}
+		if (*q == 'u') {
+			unsigned cp;
+
+			if (ps->end - q < 5 || hex4(q + 1, &cp) != 0) {
+				ps->error = "invalid escape in string";
+				return -1;
+			}
+			q += 4;
+		}
+	}
+	ps->p = q + 1;
+	return 0;
+}
+
+/* Checks an array or object without building it. */
+static int skip_container(struct parser *ps, bool object)
+{
+	char close = object ? '}' : ']';
+
+	if (++ps->depth > MAX_DEPTH) {
+		ps->error = "nesting too deep";
+		return -1;
+	}
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == close) {
+		ps->p++;
+		ps->depth--;
+		return 0;
+	}
+	for (;;) {
+		skip_ws(ps);
+		if (object) {
+			if (ps->p >= ps->end || *ps->p != '"') {
+				ps->error = "expected a string key";
+				return -1;
+			}
+			if (skip_string(ps))
+				return -1;
+			skip_ws(ps);
+			if (ps->p >= ps->end || *ps->p != ':') {
+				ps->error = "expected ':'";
+				return -1;
+			}
+			ps->p++;
+			skip_ws(ps);
+		}
+		if (skip_value(ps))
+			return -1;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == close) {
+			ps->p++;
+			ps->depth--;
+			return 0;
+		}
+		ps->error = object ? "expected ',' or '}'" : "expected ',' or ']'";
+		return -1;
+	}
+}
+
+static int literal(struct parser *ps, const char *word, size_t n);
+
+static int skip_value(struct parser *ps)
+{
+	const char *q;
+
+	if (ps->p >= ps->end) {
+		ps->error = "unexpected end of input";
+		return -1;
+	}
+	switch (*ps->p) {
+	case '{':
+		return skip_container(ps, true);
+	case '[':
+		return skip_container(ps, false);
+	case '"':
+		return skip_string(ps);
+	case 't':
+		return literal(ps, "true", 4);
+	case 'f':
+		return literal(ps, "false", 5);
+	case 'n':
+		return literal(ps, "null", 4);
+	default:
+		q = number_end(ps);
+		if (!q)
+			return -1;
+		ps->p = q;
+		return 0;
+	}
+}
+
+static int literal(struct parser *ps, const char *word, size_t n)
+{
+	if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0) {
+		ps->error = "invalid literal";
+		return -1;
+	}
+	ps->p += n;
+	return 0;
+}
+
+/*
+ * Parses '[' ... ']' or '{' ... '}' at ps->p. parent is the key this
+ * container is the value of (NULL at the root and in arrays).
+ */
+static cJSON *parse_container(struct parser *ps, bool object, const char *parent)
+{
+	bool skip_managed = object && (ps->flags & SG_JSON_SKIP_MANAGED_FIELDS) && parent &&
+			    strcmp(parent, "metadata") == 0;
+	char close = object ? '}' : ']';
+	cJSON *item, *last = NULL;
+
+	if (++ps->depth > MAX_DEPTH) {
+		ps->error = "nesting too deep";
+		return NULL;
+	}
+	item = node(ps, object ? cJSON_Object : cJSON_Array);
+	if (!item)
+		return NULL;
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == close) {
+		ps->p++;
+		ps->depth--;
+		return item;
+	}
+	for (;;) {
+		char *key = NULL;
+		cJSON *child;
+
+		skip_ws(ps);
+		if (object) {
+			if (ps->p >= ps->end || *ps->p != '"') {
+				ps->error = "expected a string key";
+				return NULL;
+			}
+			key = parse_string(ps);
+			if (!key)
+				return NULL;
+			skip_ws(ps);
+			if (ps->p >= ps->end || *ps->p != ':') {
+				ps->error = "expected ':'";
+				return NULL;
+			}
+			ps->p++;
+			skip_ws(ps);
+			if (skip_managed && strcmp(key, "managedFields") == 0) {
+				if (skip_value(ps))
+					return NULL;
+				goto next;
+			}
+		}
+		child = parse_value(ps, key);
+		if (!child)
+			return NULL;
+		child->string = key;
+		/* cJSON keeps the first child's prev pointing at the last child. */
+		if (!last) {
+			item->child = child;
+		} else {
+			last->next = child;
+			child->prev = last;
+		}
+		last = child;
+		item->child->prev = last;
+	next:
+		skip_ws(ps);
+		if (ps->p >= ps->end) {
+			ps->error = object ? "unterminated object" : "unterminated array";
+			return NULL;
+		}
+		if (*ps->p == ',') {
+			ps->p++;
+			continue;
+		}
+		if (*ps->p == close) {
+			ps->p++;
+			break;
+		}
+		ps->error = object ? "expected ',' or '}'" : "expected ',' or ']'";
+		return NULL;
+	}
+	ps->depth--;
+	return item;
+}
+
+static cJSON *parse_value(struct parser *ps, const char *key)
+{
+	cJSON *item;
+	char *s;
+
+	if (ps->p >= ps->end) {
+		ps->error = "unexpected end of input";
+		return NULL;
+	}
+	switch (*ps->p) {
+	case '{':
+		return parse_container(ps, true, key);
+	case '[':
+		return parse_container(ps, false, NULL);
+	case '"':
+		s = parse_string(ps);
+		if (!s)
+			return NULL;
+		item = node(ps, cJSON_String);
+		if (item)
+			item->valuestring = s;
+		return item;
+	case 't':
+		return literal(ps, "true", 4) ? NULL : node(ps, cJSON_True);
+	case 'f':
+		return literal(ps, "false", 5) ? NULL : node(ps, cJSON_False);
+	case 'n':
+		return literal(ps, "null", 4) ? NULL : node(ps, cJSON_NULL);
+	default:
+		return parse_number(ps);
+	}
+}
+
+cJSON *sg_json_parse_arena(const char *text, size_t n, struct sg_arena *arena, unsigned flags,
+			   char **cause)
+{
+	struct parser ps = {text, text + n, text, arena, NULL, 0, flags};
+	cJSON *root;
+	char msg[160];
+
+	if (n == 0) {
+		*cause = strdup("empty body, expected a JSON object");
+		return NULL;
+	}
+	skip_ws(&ps);
+	root = parse_value(&ps, NULL);
+	if (root) {
+		skip_ws(&ps);
+		if (ps.p < ps.end) {
+			snprintf(msg, sizeof(msg), "trailing data after JSON value at byte %zu",
+				 (size_t)(ps.p - ps.start));
+			*cause = strdup(msg);
+			return NULL;
+		}
+		return root;
+	}
+	snprintf(msg, sizeof(msg), "invalid JSON near byte %zu: %s", (size_t)(ps.p - ps.start),
+		 ps.error ? ps.error : "syntax error");
+	*cause = strdup(msg);
+	return NULL;
+}
