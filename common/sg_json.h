@@ -42,6 +42,23 @@ struct sg_arena;
 cJSON *sg_json_parse_arena(const char *text, size_t n, struct sg_arena *arena, unsigned flags,
 			   char **cause);
 
+/* A slice of a JSON text. */
+struct sg_span {
+	size_t start;
+	size_t len;
+};
+
+/*
+ * Finds, in the JSON text, the array reached from the root object through
+ * the members keys[0..nkeys-1] (the last member of a name wins, as in
+ * sg_json_get), and stores the exact source slice of each of its elements
+ * in spans (up to max; *count gets the total). For answers that must echo
+ * input objects byte for byte instead of re-serialising them. 0, or -1 if
+ * the text is invalid or the path does not lead to an array.
+ */
+int sg_json_array_spans(const char *text, size_t n, const char *const *keys, size_t nkeys,
+			struct sg_span *spans, size_t max, size_t *count);
+
 /* The member named key (case-sensitive, last one wins), or NULL. */
 cJSON *sg_json_get(const cJSON *obj, const char *key);
 

@@ -593,3 +593,93 @@ cJSON *sg_json_parse_arena(const char *text, size_t n, struct sg_arena *arena, u
 	*cause = strdup(msg);
 	return NULL;
 }
+
+/*
+ * Inside the object at ps->p, finds the last member named key and leaves
+ * ps->p at its value; -1 when absent or invalid.
+ */
+static int seek_member(struct parser *ps, const char *key)
+{
+	const char *found = NULL;
+	size_t klen = strlen(key);
+
+	if (ps->p >= ps->end || *ps->p != '{')
+		return -1;
+	ps->p++;
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}')
+		return -1;
+	for (;;) {
+		const char *k;
+
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != '"')
+			return -1;
+		k = ps->p + 1;
+		if (skip_string(ps))
+			return -1;
+		/* Keys with escapes never match: Kubernetes field names have none. */
+		bool match = (size_t)(ps->p - k - 1) == klen && memcmp(k, key, klen) == 0;
+
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != ':')
+			return -1;
+		ps->p++;
+		skip_ws(ps);
+		if (match)
+			found = ps->p;
+		if (skip_value(ps))
+			return -1;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == '}')
+			break;
+		return -1;
+	}
+	if (!found)
+		return -1;
+	ps->p = found;
+	return 0;
+}
+
+int sg_json_array_spans(const char *text, size_t n, const char *const *keys, size_t nkeys,
+			struct sg_span *spans, size_t max, size_t *count)
+{
+	struct parser ps = {text, text + n, text, NULL, NULL, 0, 0};
+
+	*count = 0;
+	skip_ws(&ps);
+	for (size_t i = 0; i < nkeys; i++)
+		if (seek_member(&ps, keys[i]))
+			return -1;
+	if (ps.p >= ps.end || *ps.p != '[')
+		return -1;
+	ps.p++;
+	skip_ws(&ps);
+	if (ps.p < ps.end && *ps.p == ']')
+		return 0;
+	for (;;) {
+		const char *start;
+
+		skip_ws(&ps);
+		start = ps.p;
+		if (skip_value(&ps))
+			return -1;
+		if (*count < max) {
+			spans[*count].start = (size_t)(start - text);
+			spans[*count].len = (size_t)(ps.p - start);
+		}
+		(*count)++;
+		skip_ws(&ps);
+		if (ps.p < ps.end && *ps.p == ',') {
+			ps.p++;
+			continue;
+		}
+		if (ps.p < ps.end && *ps.p == ']')
+			return 0;
+		return -1;
+	}
+}

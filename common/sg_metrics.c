@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum family_type { COUNTER, GAUGE, HISTOGRAM, GAUGE_FN };
+enum family_type { COUNTER, GAUGE, HISTOGRAM, GAUGE_FN, COUNTER_FN };
 
 struct series {
 	struct series *next;
@@ -137,16 +137,28 @@ struct sg_family *sg_metrics_histogram(struct sg_metrics *m, const char *name, c
 	return f;
 }
 
-int sg_metrics_gauge_fn(struct sg_metrics *m, const char *name, const char *help,
-			double (*fn)(void *arg), void *arg)
+static int fn_family(struct sg_metrics *m, enum family_type type, const char *name,
+		     const char *help, double (*fn)(void *arg), void *arg)
 {
-	struct sg_family *f = family_new(m, GAUGE_FN, name, help, NULL, 0);
+	struct sg_family *f = family_new(m, type, name, help, NULL, 0);
 
 	if (!f)
 		return -ENOMEM;
 	f->fn = fn;
 	f->arg = arg;
 	return 0;
+}
+
+int sg_metrics_gauge_fn(struct sg_metrics *m, const char *name, const char *help,
+			double (*fn)(void *arg), void *arg)
+{
+	return fn_family(m, GAUGE_FN, name, help, fn, arg);
+}
+
+int sg_metrics_counter_fn(struct sg_metrics *m, const char *name, const char *help,
+			  double (*fn)(void *arg), void *arg)
+{
+	return fn_family(m, COUNTER_FN, name, help, fn, arg);
 }
 
 static uint32_t hash_values(const char *const *values, size_t n)
@@ -308,7 +320,7 @@ static int put_labels(struct sg_buf *out, const struct sg_family *f, const struc
 
 static int render_family(struct sg_buf *out, const struct sg_family *f)
 {
-	static const char *type_names[] = {"counter", "gauge", "histogram", "gauge"};
+	static const char *type_names[] = {"counter", "gauge", "histogram", "gauge", "counter"};
 	const struct series *s;
 	int rc;
 
@@ -316,7 +328,7 @@ static int render_family(struct sg_buf *out, const struct sg_family *f)
 			   type_names[f->type]);
 	if (rc)
 		return rc;
-	if (f->type == GAUGE_FN) {
+	if (f->type == GAUGE_FN || f->type == COUNTER_FN) {
 		rc = sg_buf_printf(out, "%s ", f->name);
 		rc = rc ? rc : put_value(out, f->fn(f->arg));
 		return rc ? rc : sg_buf_putc(out, '\n');

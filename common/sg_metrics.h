@@ -44,10 +44,13 @@ struct sg_family *sg_metrics_histogram(struct sg_metrics *m, const char *name, c
 				       const double *bounds, size_t nbounds);
 
 /*
- * A gauge whose value is read at render time from fn(arg). No labels.
+ * A gauge (or counter) whose value is read at render time from fn(arg).
+ * No labels.
  */
 int sg_metrics_gauge_fn(struct sg_metrics *m, const char *name, const char *help,
 			double (*fn)(void *arg), void *arg);
+int sg_metrics_counter_fn(struct sg_metrics *m, const char *name, const char *help,
+			  double (*fn)(void *arg), void *arg);
 
 /* Adds v to the counter (v >= 0) or sets / adds to the gauge for these label values. */
 void sg_family_add(struct sg_family *f, const char *const *values, double v);

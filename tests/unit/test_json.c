@@ -107,3 +107,95 @@ Test(json, deep_nesting_is_refused_not_crashed)
 	free(cause);
 	free(text);
 }
+
+/* --- the fast parser ------------------------------------------------------ */
+
+#include "sg_arena.h"
+
+static struct sg_arena arena;
+
+static cJSON *fast(const char *s, unsigned flags)
+{
+	char *cause = NULL;
+	cJSON *j;
+
+	if (!arena.chunk_size)
+		sg_arena_init(&arena, 4096, 1 << 20);
+	j = sg_json_parse_arena(s, strlen(s), &arena, flags, &cause);
+	free(cause);
+	return j;
+}
+
+Test(json, fast_parser_builds_the_same_tree_as_cjson)
+{
+	const char *doc = "{\"a\":[1,-2.5e3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\"],"
+			  "\"b\":{\"c\":{}},\"e\":\"\\\"\\\\\\/\"}";
+	cJSON *f = fast(doc, 0), *ref = cJSON_Parse(doc);
+
+	cr_assert_not_null(f);
+	cr_assert(cJSON_Compare(f, ref, true));
+	cr_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(f, "a"), 5)->valuestring,
+			 "x\xc3\xa9\xf0\x9f\x98\x80\n");
+	cJSON_Delete(ref);
+	/* Duplicate keys are all kept, and lookups take the last, as with cJSON trees. */
+	f = fast("{\"a\":1,\"a\":\"dup\"}", 0);
+	cr_assert_eq(cJSON_GetArraySize(f), 2);
+	cr_assert_str_eq(sg_json_str(f, "a"), "dup");
+	sg_arena_release(&arena);
+}
+
+Test(json, fast_parser_is_strict)
+{
+	static const char *const bad[] = {
+		"{\"a\":01}",
+		"{\"a\":1.}",
+		"[.5]",
+		"[+1]",
+		"{\"a\":\"\x01\"}",
+		"[\"\\x\"]",
+		"[\"\\ud800\"]",
+		"[\"\\udc00x\"]",
+		"{\"a\" 1}",
+		"[1,]",
+		"{,}",
+		"[1] 2",
+		"tru",
+		"\"abc",
+		"",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_null(fast(bad[i], 0), "accepted: %s", bad[i]);
+	sg_arena_release(&arena);
+}
+
+Test(json, fast_parser_can_skip_managed_fields)
+{
+	const char *doc = "{\"metadata\":{\"name\":\"p\",\"managedFields\":[{\"m\":{\"x\":1}}]},"
+			  "\"spec\":{\"managedFields\":1}}";
+	cJSON *f = fast(doc, SG_JSON_SKIP_MANAGED_FIELDS);
+
+	cr_assert_not_null(f);
+	cr_assert_null(sg_json_path(f, "metadata", "managedFields", NULL));
+	cr_assert_str_eq(sg_json_str(sg_json_get(f, "metadata"), "name"), "p");
+	cr_assert_not_null(sg_json_path(f, "spec", "managedFields", NULL), "only under metadata");
+	cr_assert_null(fast("{\"metadata\":{\"managedFields\":[1,]}}", SG_JSON_SKIP_MANAGED_FIELDS),
+		       "skipped values are still checked");
+	sg_arena_release(&arena);
+}
+
+Test(json, array_spans_are_exact_source_slices)
+{
+	const char *doc = "{\"Nodes\":{\"items\":[ {\"a\":1e400} ,\"s\",[1,[2]]],\"items\":[7]},"
+			  "\"Nodes\":{\"items\":[{\"n\":1}, 2]}}";
+	const char *keys[] = {"Nodes", "items"};
+	struct sg_span spans[4];
+	size_t n;
+
+	cr_assert_eq(sg_json_array_spans(doc, strlen(doc), keys, 2, spans, 4, &n), 0);
+	cr_assert_eq(n, 2, "the last Nodes member wins");
+	cr_assert_eq(strncmp(doc + spans[0].start, "{\"n\":1}", spans[0].len), 0);
+	cr_assert_eq(spans[1].len, 1);
+	keys[1] = "nope";
+	cr_assert_eq(sg_json_array_spans(doc, strlen(doc), keys, 2, spans, 4, &n), -1);
+}

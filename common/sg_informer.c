@@ -1,0 +1,318 @@
+/*
+ * sg_informer: list + watch, the way client-go's reflector does it, for a
+ * C daemon on one event loop.
+ *
+ *   LIST (paged) --complete--> WATCH from the list's resourceVersion
+ *      ^                          |  ADDED/MODIFIED -> upsert
+ *      |                          |  DELETED        -> remove
+ *      |                          |  BOOKMARK       -> remember resourceVersion
+ *      +---- 410 Gone ------------+  ERROR 410      -> relist
+ *                                 |  stream ends    -> watch again (same RV)
+ *                                 |  failure        -> back off, watch again
+ *
+ * Each list is a resync for the consumer (resync_begin, upserts,
+ * resync_end), so objects deleted while no watch was open disappear, and
+ * objects are keyed by the consumer (by uid), so an event seen twice after
+ * a reconnect changes nothing.
+ */
+#include "sg_kube.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "sg_arena.h"
+#include "sg_buf.h"
+#include "sg_json.h"
+#include "sg_log.h"
+
+#define PAGE_SIZE      500
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+struct sg_informer {
+	struct sg_kube *k;
+	char *name;
+	char *path;
+	struct sg_informer_ops ops;
+	void *arg;
+	struct sg_kube_req *req;
+	struct event *retry;
+	struct sg_arena arena;
+	char rv[64];	 /* resourceVersion to watch from */
+	char cont[4096]; /* continue token of the list in progress */
+	bool listing;
+	bool relist; /* the watch saw 410: list again when it ends */
+	bool broken; /* the watch stopped on a bad event: back off */
+	bool synced;
+	int backoff_ms;
+	struct sg_informer_stats stats;
+};
+
+static void start_list(struct sg_informer *inf);
+static void start_watch(struct sg_informer *inf);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_informer *inf = arg;
+
+	(void)fd;
+	(void)what;
+	if (inf->listing)
+		start_list(inf);
+	else
+		start_watch(inf);
+}
+
+static void later(struct sg_informer *inf, bool list)
+{
+	int ms = inf->backoff_ms;
+	struct timeval tv;
+
+	/* Jitter of up to a quarter, so that replicas do not retry in step. */
+	ms += rand() % (ms / 4 + 1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	inf->listing = list;
+	inf->backoff_ms =
+		inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
+	evtimer_add(inf->retry, &tv);
+}
+
+static void set_rv(struct sg_informer *inf, const cJSON *obj)
+{
+	const char *rv = sg_json_str(sg_json_get(obj, "metadata"), "resourceVersion");
+
+	if (rv && strlen(rv) < sizeof(inf->rv))
+		strcpy(inf->rv, rv);
+}
+
+static const char *sep(const char *path)
+{
+	return strchr(path, '?') ? "&" : "?";
+}
+
+static void list_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct sg_informer *inf = arg;
+	char *cause = NULL;
+	const cJSON *items, *it, *meta;
+	const char *cont;
+	cJSON *doc;
+
+	inf->req = NULL;
+	if (err || status != 200) {
+		inf->stats.errors++;
+		sg_log_warn("%s: list failed: %s (HTTP %ld)", inf->name, err ? err : "error",
+			    status);
+		/* An expired continue token means starting the list over. */
+		inf->cont[0] = '\0';
+		later(inf, true);
+		return;
+	}
+	doc = sg_json_parse_arena(body, len, &inf->arena, SG_JSON_SKIP_MANAGED_FIELDS, &cause);
+	if (!doc) {
+		inf->stats.errors++;
+		sg_log_warn("%s: list answer is not JSON: %s", inf->name, cause);
+		free(cause);
+		inf->cont[0] = '\0';
+		sg_arena_reset(&inf->arena);
+		later(inf, true);
+		return;
+	}
+	if (!inf->cont[0])
+		inf->ops.resync_begin(inf->arg);
+	items = sg_json_arr(doc, "items");
+	cJSON_ArrayForEach(it, items)
+	{
+		inf->ops.upsert(it, inf->arg);
+	}
+	meta = sg_json_get(doc, "metadata");
+	cont = sg_json_str(meta, "continue");
+	if (cont && cont[0] && strlen(cont) < sizeof(inf->cont)) {
+		strcpy(inf->cont, cont);
+		sg_arena_reset(&inf->arena);
+		start_list(inf);
+		return;
+	}
+	set_rv(inf, doc);
+	sg_arena_reset(&inf->arena);
+	inf->cont[0] = '\0';
+	inf->ops.resync_end(inf->arg);
+	inf->stats.lists++;
+	if (!inf->synced)
+		sg_log_info("%s: synced (resourceVersion %s)", inf->name, inf->rv);
+	inf->synced = true;
+	inf->backoff_ms = BACKOFF_MIN_MS;
+	start_watch(inf);
+}
+
+static void start_list(struct sg_informer *inf)
+{
+	struct sg_buf path;
+	char esc[8192];
+
+	inf->listing = true;
+	sg_buf_init(&path, 16384);
+	sg_buf_printf(&path, "%s%slimit=%d", inf->path, sep(inf->path), PAGE_SIZE);
+	if (inf->cont[0] && sg_kube_query_escape(inf->cont, esc, sizeof(esc)) == 0)
+		sg_buf_printf(&path, "&continue=%s", esc);
+	inf->req = sg_kube_request(inf->k, "GET", path.data, NULL, NULL, 0, list_done, inf);
+	sg_buf_release(&path);
+	if (!inf->req)
+		later(inf, true);
+}
+
+/* One watch event line. */
+static bool watch_line(const char *line, size_t len, void *arg)
+{
+	struct sg_informer *inf = arg;
+	const char *type;
+	const cJSON *obj;
+	char *cause = NULL;
+	cJSON *ev;
+
+	ev = sg_json_parse_arena(line, len, &inf->arena, SG_JSON_SKIP_MANAGED_FIELDS, &cause);
+	if (!ev) {
+		sg_log_warn("%s: watch event is not JSON: %s", inf->name, cause);
+		free(cause);
+		inf->stats.errors++;
+		inf->broken = true;
+		return false;
+	}
+	type = sg_json_str(ev, "type");
+	obj = sg_json_obj(ev, "object");
+	if (!type || !obj) {
+		sg_arena_reset(&inf->arena);
+		inf->stats.errors++;
+		inf->broken = true;
+		return false;
+	}
+	if (strcmp(type, "ERROR") == 0) {
+		const cJSON *code = sg_json_get(obj, "code");
+
+		if (cJSON_IsNumber(code) && code->valuedouble == 410) {
+			inf->relist = true;
+		} else {
+			sg_log_warn("%s: watch error: %s", inf->name,
+				    sg_json_str(obj, "message") ? sg_json_str(obj, "message")
+								: "?");
+			inf->stats.errors++;
+			inf->broken = true;
+		}
+		sg_arena_reset(&inf->arena);
+		return false;
+	}
+	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+		inf->ops.upsert(obj, inf->arg);
+	else if (strcmp(type, "DELETED") == 0)
+		inf->ops.remove(obj, inf->arg);
+	/* BOOKMARK carries only the resourceVersion. */
+	set_rv(inf, obj);
+	inf->stats.events++;
+	inf->backoff_ms = BACKOFF_MIN_MS;
+	sg_arena_reset(&inf->arena);
+	return true;
+}
+
+static void watch_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct sg_informer *inf = arg;
+
+	(void)body;
+	(void)len;
+	inf->req = NULL;
+	if (inf->relist || status == 410) {
+		sg_log_info("%s: resourceVersion %s expired (410 Gone): listing again", inf->name,
+			    inf->rv);
+		inf->relist = false;
+		inf->rv[0] = '\0';
+		start_list(inf);
+		return;
+	}
+	if (status == 200 && !err && !inf->broken) {
+		/* The server's timeoutSeconds ended the stream: resume where it stopped. */
+		start_watch(inf);
+		return;
+	}
+	if (!inf->broken) {
+		inf->stats.errors++;
+		sg_log_warn("%s: watch ended: %s (HTTP %ld); retrying", inf->name,
+			    err ? err : "error", status);
+	}
+	inf->broken = false;
+	later(inf, false);
+}
+
+static void start_watch(struct sg_informer *inf)
+{
+	struct sg_buf path;
+	char esc[256];
+
+	if (!inf->rv[0]) {
+		start_list(inf);
+		return;
+	}
+	inf->listing = false;
+	sg_buf_init(&path, 16384);
+	sg_kube_query_escape(inf->rv, esc, sizeof(esc));
+	/* A randomised timeout spreads the reconnects of many replicas. */
+	sg_buf_printf(&path,
+		      "%s%swatch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
+		      inf->path, sep(inf->path), esc, 240 + rand() % 120);
+	inf->req = sg_kube_watch(inf->k, path.data, watch_line, watch_done, inf);
+	sg_buf_release(&path);
+	if (!inf->req) {
+		later(inf, false);
+		return;
+	}
+	inf->stats.watches++;
+}
+
+struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const char *path,
+				    const struct sg_informer_ops *ops, void *arg)
+{
+	struct sg_informer *inf = calloc(1, sizeof(*inf));
+
+	if (!inf)
+		return NULL;
+	inf->k = k;
+	inf->ops = *ops;
+	inf->arg = arg;
+	inf->backoff_ms = BACKOFF_MIN_MS;
+	inf->name = strdup(name);
+	inf->path = strdup(path);
+	sg_arena_init(&inf->arena, 256u << 10, 512u << 20);
+	inf->retry = evtimer_new(sg_kube_base(k), retry_cb, inf);
+	if (!inf->name || !inf->path || !inf->retry) {
+		sg_informer_free(inf);
+		return NULL;
+	}
+	start_list(inf);
+	return inf;
+}
+
+void sg_informer_free(struct sg_informer *inf)
+{
+	if (!inf)
+		return;
+	sg_kube_cancel(inf->req);
+	if (inf->retry)
+		event_free(inf->retry);
+	sg_arena_release(&inf->arena);
+	free(inf->name);
+	free(inf->path);
+	free(inf);
+}
+
+bool sg_informer_synced(const struct sg_informer *inf)
+{
+	return inf->synced;
+}
+
+void sg_informer_stats(const struct sg_informer *inf, struct sg_informer_stats *out)
+{
+	*out = inf->stats;
+}

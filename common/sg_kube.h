@@ -1,0 +1,136 @@
+/*
+ * sg_kube: a small Kubernetes API client on libcurl, driven by the
+ * daemon's own libevent loop (libcurl's multi-socket interface), so that
+ * API traffic never blocks admission or scheduling answers.
+ *
+ * Configuration comes from a kubeconfig (token, token file, client
+ * certificate and CA, as files or inline data; exec plugins are not
+ * supported) or, without one, from the pod's in-cluster service account.
+ * A token file is read again for every request, so a projected token that
+ * the kubelet rotates is picked up without a restart.
+ *
+ * On top of plain requests, sg_informer keeps a local copy of a
+ * collection: list (paged), then watch from the list's resourceVersion
+ * with bookmarks, and on "410 Gone" or a broken stream list again. Each
+ * (re)list is presented to the consumer as a resync: begin, every object,
+ * end; the consumer drops what it did not see. Updates are keyed by the
+ * object, so nothing is lost or counted twice across reconnects.
+ */
+#ifndef SG_KUBE_H
+#define SG_KUBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct event_base;
+
+struct sg_kube_config {
+	char *server; /* https://host:port, no trailing slash */
+	char *ca_pem; /* CA bundle (PEM), or NULL for the system store */
+	size_t ca_len;
+	bool insecure;	  /* insecure-skip-tls-verify */
+	char *token;	  /* static bearer token, or NULL */
+	char *token_file; /* read before each request, or NULL */
+	char *cert_pem;	  /* client certificate (PEM), or NULL */
+	size_t cert_len;
+	char *key_pem; /* client key (PEM), or NULL */
+	size_t key_len;
+	char *source; /* where it came from, for messages */
+};
+
+/*
+ * Loads a kubeconfig (its current context) or, with path NULL, the
+ * in-cluster configuration. 0, or -1 with *cause. Release with
+ * sg_kube_config_release.
+ */
+int sg_kube_config_load(const char *path, struct sg_kube_config *c, char **cause);
+void sg_kube_config_release(struct sg_kube_config *c);
+
+struct sg_kube;
+struct sg_kube_req;
+
+/*
+ * Called once when a request ends: status is the HTTP status (0 when no
+ * answer came), body the whole response for plain requests (NULL for
+ * watches), err a description when the transfer failed, else NULL.
+ */
+typedef void (*sg_kube_done_fn)(long status, const char *body, size_t len, const char *err,
+				void *arg);
+
+/* Called for each complete line of a watch stream; return false to stop the stream. */
+typedef bool (*sg_kube_line_fn)(const char *line, size_t len, void *arg);
+
+/* A client on base. Takes a copy of what it needs from c. NULL with *cause on failure. */
+struct sg_kube *sg_kube_new(struct event_base *base, const struct sg_kube_config *c, char **cause);
+
+/* Cancels every request in flight (no callbacks) and frees the client. NULL is a no-op. */
+void sg_kube_free(struct sg_kube *k);
+
+/*
+ * Starts a request. path starts with '/' and may carry a query.
+ * content_type and body may be NULL. The response is capped at 64 MiB.
+ * Returns a handle for sg_kube_cancel, or NULL if it could not start (done
+ * is then not called).
+ */
+struct sg_kube_req *sg_kube_request(struct sg_kube *k, const char *method, const char *path,
+				    const char *content_type, const char *body, size_t len,
+				    sg_kube_done_fn done, void *arg);
+
+/* Starts a watch stream; line is called per event line, done when the stream ends. */
+struct sg_kube_req *sg_kube_watch(struct sg_kube *k, const char *path, sg_kube_line_fn line,
+				  sg_kube_done_fn done, void *arg);
+
+/* Stops a request; its done callback is not called. */
+void sg_kube_cancel(struct sg_kube_req *r);
+
+/* The event base the client runs on. */
+struct event_base *sg_kube_base(const struct sg_kube *k);
+
+/* Requests in flight. */
+size_t sg_kube_inflight(const struct sg_kube *k);
+
+/* Percent-encodes s for a query parameter value into out (NUL-terminated); -1 if it does not fit.
+ */
+int sg_kube_query_escape(const char *s, char *out, size_t outlen);
+
+/* --- informers ------------------------------------------------------------ */
+
+struct sg_informer;
+
+struct sg_informer_ops {
+	/* A (re)list starts: every object the consumer knows may be gone. */
+	void (*resync_begin)(void *arg);
+	/* An object exists (added, modified, or seen in a list). Borrowed. */
+	void (*upsert)(const cJSON *obj, void *arg);
+	/* An object was deleted. Borrowed. */
+	void (*remove)(const cJSON *obj, void *arg);
+	/* The list is complete: drop what was not upserted since resync_begin. */
+	void (*resync_end)(void *arg);
+};
+
+/*
+ * Keeps the collection at path (e.g. "/api/v1/pods?labelSelector=x") in
+ * step: list in pages of 500, watch with bookmarks, relist on 410 Gone,
+ * reconnect with back-off (0.5 s doubling to 30 s). Objects are parsed
+ * with metadata.managedFields left out. name labels logs.
+ */
+struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const char *path,
+				    const struct sg_informer_ops *ops, void *arg);
+
+void sg_informer_free(struct sg_informer *inf);
+
+/* True once the first complete list has been delivered. */
+bool sg_informer_synced(const struct sg_informer *inf);
+
+/* Counters: relists, watch (re)starts, events applied. */
+struct sg_informer_stats {
+	unsigned long lists;
+	unsigned long watches;
+	unsigned long events;
+	unsigned long errors;
+};
+void sg_informer_stats(const struct sg_informer *inf, struct sg_informer_stats *out);
+
+#endif

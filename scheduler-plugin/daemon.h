@@ -1,0 +1,31 @@
+/*
+ * daemon: sandbox-guard-extender's running state: the API client and its
+ * two informers (sandbox pods, nodes), the inventory, the policy, the
+ * extender listener (HTTP, or HTTPS with --tls-cert), the health listener
+ * and the shutdown sequence. /readyz turns ready after the first complete
+ * list of pods and of nodes.
+ */
+#ifndef EX_DAEMON_H
+#define EX_DAEMON_H
+
+#include <stddef.h>
+
+struct ex_config {
+	const char *listen;
+	const char *health_listen;
+	const char *url_prefix; /* routes are <prefix>/filter and <prefix>/prioritize */
+	const char *tls_cert;	/* NULL: plain HTTP */
+	const char *tls_key;
+	const char *kubeconfig; /* NULL: in-cluster */
+	const char *policy_path;
+	int reload_interval_ms;
+	int drain_timeout_ms;
+	size_t max_body;
+};
+
+void ex_config_init(struct ex_config *c);
+
+/* Runs until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if start-up failed. */
+int ex_daemon_run(const struct ex_config *c);
+
+#endif

@@ -1,0 +1,286 @@
+"""A fake Kubernetes API server for the extender's integration tests.
+
+It serves what sandbox-guard-extender uses, the way kube-apiserver does:
+paged lists (limit/continue) of pods (with a label selector) and nodes, and
+watch streams (chunked, one JSON event per line) from a resourceVersion,
+with bookmarks, "410 Gone" for a resourceVersion that has been compacted
+(as an HTTP status or as an ERROR event), bearer tokens that can be rotated
+or expired, and connections the test can cut. Tests change the cluster
+through its methods; every change becomes a watch event.
+"""
+import copy
+import json
+import ssl
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeAPI:
+    def __init__(self, certs_dir=None, token="token-1"):
+        self.lock = threading.Condition()
+        self.rv = 100
+        self.objects = {"pods": {}, "nodes": {}}  # kind -> key -> object
+        self.events = {"pods": [], "nodes": []}   # (rv, type, object)
+        self.compacted = {"pods": 0, "nodes": 0}  # events at or below are gone
+        self.tokens = {token}
+        self.requests = []                        # (method, path, auth)
+        self.gone_as_event = False                # 410 as an ERROR event instead of HTTP 410
+        self.bookmarks = True
+        self.generation = 0                       # bump to cut every open watch
+        self.fail_next_lists = 0
+        self.active_watches = 0
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                api.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.scheme = "http"
+        if certs_dir:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certs_dir + "/tls.crt", certs_dir + "/tls.key")
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    def close(self):
+        with self.lock:
+            self.generation += 1
+            self.lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- cluster changes ---------------------------------------------------
+
+    def _emit(self, kind, etype, obj):
+        with self.lock:
+            self.rv += 1
+            obj = copy.deepcopy(obj)
+            obj.setdefault("metadata", {})["resourceVersion"] = str(self.rv)
+            key = obj["metadata"].get("uid") or obj["metadata"]["name"]
+            if etype == "DELETED":
+                self.objects[kind].pop(key, None)
+            else:
+                self.objects[kind][key] = obj
+            self.events[kind].append((self.rv, etype, obj))
+            self.lock.notify_all()
+
+    def put_pod(self, pod):
+        key = pod["metadata"]["uid"]
+        etype = "MODIFIED" if key in self.objects["pods"] else "ADDED"
+        self._emit("pods", etype, pod)
+
+    def delete_pod(self, pod):
+        self._emit("pods", "DELETED", pod)
+
+    def put_node(self, node):
+        key = node["metadata"]["name"]
+        etype = "MODIFIED" if key in self.objects["nodes"] else "ADDED"
+        self._emit("nodes", etype, node)
+
+    def _cut(self):
+        """Ends every open watch and waits until they are gone (call with the lock)."""
+        self.generation += 1
+        self.lock.notify_all()
+        deadline = time.time() + 5
+        while self.active_watches and time.time() < deadline:
+            self.lock.wait(0.05)
+
+    def compact(self, kind="pods"):
+        """Forget every event so far: watches from older versions get 410."""
+        with self.lock:
+            # Other writes happened meanwhile: whatever a client saw is older.
+            self.rv += 1
+            self.compacted[kind] = self.rv
+            self._cut()  # as an etcd compaction would
+
+    def cut_watches(self):
+        with self.lock:
+            self._cut()
+
+    def rotate_token(self, new, keep_old=False):
+        with self.lock:
+            if not keep_old:
+                self.tokens = set()
+            self.tokens.add(new)
+            self._cut()  # the old token's watches end too
+
+    def count(self, method_path_prefix):
+        return sum(1 for m, p, _ in self.requests if (m + " " + p).startswith(method_path_prefix))
+
+    # --- serving ------------------------------------------------------------
+
+    def handle(self, h):
+        auth = h.headers.get("Authorization", "")
+        self.requests.append(("GET", h.path, auth))
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            return self.status(h, 401, "Unauthorized")
+        url = urllib.parse.urlparse(h.path)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/api/v1/pods":
+            kind = "pods"
+        elif url.path == "/api/v1/nodes":
+            kind = "nodes"
+        else:
+            return self.status(h, 404, "NotFound")
+        if q.get("watch") in ("1", "true"):
+            return self.watch(h, kind, q)
+        return self.list(h, kind, q)
+
+    def selected(self, kind, q, obj):
+        sel = q.get("labelSelector")
+        if not sel:
+            return True
+        return sel in obj["metadata"].get("labels", {})
+
+    def status(self, h, code, reason, message=None):
+        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": reason, "code": code,
+                           "message": message or reason}).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def list(self, h, kind, q):
+        with self.lock:
+            if self.fail_next_lists > 0:
+                self.fail_next_lists -= 1
+                return self.status(h, 500, "InternalError")
+            items = sorted((o for o in self.objects[kind].values() if self.selected(kind, q, o)),
+                           key=lambda o: o["metadata"].get("uid", o["metadata"]["name"]))
+            rv = self.rv
+        limit = int(q.get("limit", "0") or 0)
+        start = 0
+        if q.get("continue"):
+            start_s, list_rv = q["continue"].split(":")
+            if int(list_rv) <= self.compacted[kind]:
+                return self.status(h, 410, "Expired", "continue token expired")
+            start = int(start_s)
+        page = items[start:start + limit] if limit else items[start:]
+        meta = {"resourceVersion": str(rv)}
+        if limit and start + limit < len(items):
+            meta["continue"] = "%d:%d" % (start + limit, rv)
+        body = json.dumps({"kind": "PodList" if kind == "pods" else "NodeList",
+                           "apiVersion": "v1", "metadata": meta, "items": page}).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def watch(self, h, kind, q):
+        since = int(q.get("resourceVersion") or 0)
+        timeout = float(q.get("timeoutSeconds") or 300)
+        with self.lock:
+            gone = since < self.compacted[kind]
+            gen = self.generation
+        if gone and not self.gone_as_event:
+            return self.status(h, 410, "Expired", "too old resource version")
+        with self.lock:
+            self.active_watches += 1
+        try:
+            self._stream(h, kind, q, since, timeout, gone, gen)
+        finally:
+            with self.lock:
+                self.active_watches -= 1
+                self.lock.notify_all()
+
+    def _stream(self, h, kind, q, since, timeout, gone, gen):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+
+        def send(obj):
+            data = (json.dumps(obj) + "\n").encode()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        try:
+            if gone:
+                send({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                                                  "status": "Failure", "reason": "Expired",
+                                                  "code": 410,
+                                                  "message": "too old resource version"}})
+                h.wfile.write(b"0\r\n\r\n")
+                return
+            deadline = time.time() + timeout
+            last_bookmark = time.time()
+            pos = since
+            while time.time() < deadline:
+                with self.lock:
+                    if self.generation != gen:
+                        break  # cut: close without the final chunk, like a dropped link
+                    pending = [e for e in self.events[kind] if e[0] > pos]
+                    if not pending:
+                        self.lock.wait(0.1)
+                        if self.generation != gen:
+                            break
+                        pending = [e for e in self.events[kind] if e[0] > pos]
+                    cur_rv = self.rv
+                for rv, etype, obj in pending:
+                    if self.selected(kind, q, obj) or etype == "DELETED":
+                        send({"type": etype, "object": obj})
+                    pos = rv
+                if self.bookmarks and q.get("allowWatchBookmarks") == "true" and \
+                        time.time() - last_bookmark > 1.0:
+                    send({"type": "BOOKMARK", "object": {
+                        "kind": "Pod" if kind == "pods" else "Node", "apiVersion": "v1",
+                        "metadata": {"resourceVersion": str(max(pos, cur_rv))}}})
+                    pos = max(pos, cur_rv)
+                    last_bookmark = time.time()
+            else:
+                h.wfile.write(b"0\r\n\r\n")
+                return
+            # Cut: drop the connection without ending the chunked body.
+            h.close_connection = True
+            h.connection.shutdown(2)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+
+
+def pod(uid, node=None, template="9e8d7c6b", pool=None, ready=True, ns="team-a", phase=None,
+        deleting=False, runtime="gvisor", name=None):
+    labels = {"agents.x-k8s.io/sandbox-name-hash": "aaaa" + uid[-4:],
+              "agents.x-k8s.io/sandbox-template-ref-hash": template}
+    if pool:
+        labels["agents.x-k8s.io/warm-pool-sandbox"] = pool
+    p = {"kind": "Pod", "apiVersion": "v1",
+         "metadata": {"name": name or "sb-" + uid, "namespace": ns, "uid": uid,
+                      "labels": labels,
+                      "managedFields": [{"manager": "agent-sandbox-controller",
+                                         "operation": "Update",
+                                         "fieldsV1": {"f:metadata": {}}}]},
+         "spec": {"containers": [{"name": "c", "image": "x"}], "runtimeClassName": runtime},
+         "status": {"phase": phase or ("Running" if node else "Pending")}}
+    if node:
+        p["spec"]["nodeName"] = node
+    if ready and node:
+        p["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-11-28T10:00:00Z"
+    return p
+
+
+def node(name, labels=None):
+    return {"kind": "Node", "apiVersion": "v1",
+            "metadata": {"name": name, "labels": dict({"kubernetes.io/hostname": name},
+                                                      **(labels or {}))},
+            "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}

@@ -1,0 +1,217 @@
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+#include "inventory.h"
+
+#define TMPL "9e8d7c6b"
+#define POOL "1f2e3d4c"
+
+static struct ex_inventory *inv;
+
+static void setup(void)
+{
+	inv = ex_inventory_new();
+	cr_assert_not_null(inv);
+}
+
+static void teardown(void)
+{
+	ex_inventory_free(inv);
+}
+
+TestSuite(inventory, .init = setup, .fini = teardown);
+
+/* A pod as the API server describes it. node/pool may be NULL. */
+static cJSON *pod(const char *uid, const char *node, const char *pool, bool ready,
+		  const char *phase, bool deleting)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"uid\":\"%s\",%s\"labels\":{"
+		 "\"agents.x-k8s.io/sandbox-template-ref-hash\":\"" TMPL "\"%s%s%s}},"
+		 "\"spec\":{%s%s%s},\"status\":{\"phase\":\"%s\",\"conditions\":[{\"type\":"
+		 "\"Ready\",\"status\":\"%s\"}]}}",
+		 uid, deleting ? "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"," : "",
+		 pool ? ",\"agents.x-k8s.io/warm-pool-sandbox\":\"" : "", pool ? pool : "",
+		 pool ? "\"" : "", node ? "\"nodeName\":\"" : "", node ? node : "",
+		 node ? "\"" : "", phase, ready ? "True" : "False");
+	return parse_or_die(text);
+}
+
+static void upsert(cJSON *p, double now)
+{
+	ex_inventory_upsert(inv, p, now);
+	cJSON_Delete(p);
+}
+
+static struct ex_template_stats stats(const char *node)
+{
+	struct ex_template_stats t;
+
+	ex_inventory_template(inv, node, TMPL, &t);
+	return t;
+}
+
+Test(inventory, warm_ready_pod_counts_on_its_node)
+{
+	struct ex_template_stats t;
+
+	upsert(pod("u1", "n1", POOL, true, "Running", false), 10);
+	t = stats("n1");
+	cr_assert_eq(t.warm_ready, 1);
+	cr_assert_eq(t.warm_total, 1);
+	cr_assert_eq(t.claimed, 0);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", POOL), 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 1);
+	cr_assert_eq(stats("n2").warm_total, 0);
+}
+
+Test(inventory, every_transition_of_one_pod)
+{
+	/* Pending, unbound: nowhere. */
+	upsert(pod("u1", NULL, POOL, false, "Pending", false), 1);
+	cr_assert_eq(ex_inventory_pods(inv), 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 0);
+	/* Bound, not ready: warm total only. */
+	upsert(pod("u1", "n1", POOL, false, "Pending", false), 2);
+	cr_assert_eq(stats("n1").warm_total, 1);
+	cr_assert_eq(stats("n1").warm_ready, 0);
+	/* Ready. */
+	upsert(pod("u1", "n1", POOL, true, "Running", false), 3);
+	cr_assert_eq(stats("n1").warm_ready, 1);
+	/* The same event again changes nothing. */
+	upsert(pod("u1", "n1", POOL, true, "Running", false), 4);
+	cr_assert_eq(stats("n1").warm_ready, 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 1);
+	/* Adopted by a claim: the warm-pool label goes. */
+	upsert(pod("u1", "n1", NULL, true, "Running", false), 5);
+	cr_assert_eq(stats("n1").warm_total, 0);
+	cr_assert_eq(stats("n1").claimed, 1);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", POOL), 0);
+	/* Being deleted: counts nowhere, the template was just here. */
+	upsert(pod("u1", "n1", NULL, true, "Running", true), 6);
+	cr_assert_eq(stats("n1").claimed, 0);
+	cr_assert_eq(stats("n1").last_seen, 6);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 0);
+	/* Gone. */
+	{
+		cJSON *p = pod("u1", "n1", NULL, true, "Running", true);
+
+		ex_inventory_remove(inv, p, 7);
+		cJSON_Delete(p);
+	}
+	cr_assert_eq(ex_inventory_pods(inv), 0);
+	cr_assert_eq(stats("n1").last_seen, 6);
+}
+
+Test(inventory, finished_pods_count_nowhere)
+{
+	upsert(pod("s", "n1", POOL, false, "Succeeded", false), 1);
+	upsert(pod("f", "n1", NULL, false, "Failed", false), 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 0);
+	cr_assert_eq(stats("n1").warm_total + stats("n1").claimed, 0);
+	cr_assert_eq(stats("n1").last_seen, 1);
+}
+
+Test(inventory, pod_moving_nodes_moves_its_counts)
+{
+	upsert(pod("u1", "n1", POOL, true, "Running", false), 1);
+	upsert(pod("u1", "n2", POOL, true, "Running", false), 2);
+	cr_assert_eq(stats("n1").warm_total, 0);
+	cr_assert_eq(stats("n2").warm_total, 1);
+}
+
+Test(inventory, losing_the_template_label_forgets_the_pod)
+{
+	cJSON *p =
+		parse_or_die("{\"metadata\":{\"uid\":\"u1\",\"labels\":{}},\"spec\":{\"nodeName\":"
+			     "\"n1\"}}");
+
+	upsert(pod("u1", "n1", POOL, true, "Running", false), 1);
+	ex_inventory_upsert(inv, p, 2);
+	cJSON_Delete(p);
+	cr_assert_eq(ex_inventory_pods(inv), 0);
+	cr_assert_eq(stats("n1").warm_total, 0);
+}
+
+Test(inventory, resync_drops_what_it_did_not_see_and_keeps_counts_exact)
+{
+	char uid[16];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		upsert(pod(uid, "n1", POOL, true, "Running", false), 1);
+	}
+	ex_inventory_resync_begin(inv);
+	for (int i = 0; i < 10; i += 2) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		upsert(pod(uid, "n1", POOL, true, "Running", false), 2);
+	}
+	upsert(pod("new", "n2", POOL, true, "Running", false), 2);
+	ex_inventory_resync_end(inv, 3);
+	cr_assert_eq(ex_inventory_pods(inv), 6);
+	cr_assert_eq(stats("n1").warm_ready, 5);
+	cr_assert_eq(stats("n2").warm_ready, 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 5);
+}
+
+Test(inventory, malformed_pods_are_ignored)
+{
+	cJSON *p = parse_or_die("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+				"sandbox-template-ref-hash\":\"x\"}}}");
+
+	ex_inventory_upsert(inv, p, 1);
+	ex_inventory_remove(inv, p, 1);
+	cJSON_Delete(p);
+	p = parse_or_die("[1,2]");
+	ex_inventory_upsert(inv, p, 1);
+	cJSON_Delete(p);
+	cr_assert_eq(ex_inventory_pods(inv), 0);
+}
+
+Test(inventory, many_pods_insert_delete_reinsert)
+{
+	char uid[16], node[16];
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 5000; i++) {
+			snprintf(uid, sizeof(uid), "u%d", i);
+			snprintf(node, sizeof(node), "n%d", i % 50);
+			upsert(pod(uid, node, POOL, true, "Running", false), round);
+		}
+		cr_assert_eq(ex_inventory_pods(inv), 5000);
+		cr_assert_eq(stats("n7").warm_ready, 100);
+		for (int i = 0; i < 5000; i++) {
+			cJSON *p;
+
+			snprintf(uid, sizeof(uid), "u%d", i);
+			p = pod(uid, "n0", POOL, true, "Running", false);
+			ex_inventory_remove(inv, p, round);
+			cJSON_Delete(p);
+		}
+		cr_assert_eq(ex_inventory_pods(inv), 0);
+		cr_assert_eq(stats("n7").warm_ready, 0);
+	}
+}
+
+Test(inventory, prune_forgets_old_empty_entries_only)
+{
+	struct ex_template_stats t;
+
+	upsert(pod("gone", "n1", POOL, true, "Running", false), 1);
+	{
+		cJSON *p = pod("gone", "n1", POOL, true, "Running", false);
+
+		ex_inventory_remove(inv, p, 2);
+		cJSON_Delete(p);
+	}
+	upsert(pod("here", "n2", POOL, true, "Running", false), 1);
+	ex_inventory_prune(inv, 100);
+	cr_assert(!ex_inventory_template(inv, "n1", TMPL, &t));
+	cr_assert(ex_inventory_template(inv, "n2", TMPL, &t));
+	cr_assert_eq(t.warm_ready, 1);
+}
