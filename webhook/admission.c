@@ -82,21 +82,114 @@ static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
 }
 
 /* Collects the violations of one object (new or old) of the given kind. */
-static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSON *obj, bool create,
+/* What the checks of one request need besides the object. */
+struct ctx {
+	const struct wh_policy *p;
+	const struct wh_rules *r;
+	const char *ns;
+	struct wh_violations *notes; /* advice, never enforced; NULL when checking oldObject */
+};
+
+/*
+ * The NetworkPolicy agent-sandbox creates for a Managed SandboxTemplate
+ * without spec.networkPolicy (v0.5.6, buildDefaultNetworkPolicySpec):
+ * ingress from its router, egress to everything but RFC 1918 and
+ * link-local IPv4, and IPv6 ULA and link-local.
+ */
+static const char agent_sandbox_default_rules[] =
+	"{\"ingress\":[{\"from\":[{\"namespaceSelector\":{\"matchLabels\":{"
+	"\"kubernetes.io/metadata.name\":\"agent-sandbox-system\"}},\"podSelector\":{"
+	"\"matchLabels\":{\"app\":\"sandbox-router\"}}}]}],"
+	"\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":\"0.0.0.0/0\",\"except\":[\"10.0.0.0/8\","
+	"\"172.16.0.0/12\",\"192.168.0.0/16\",\"169.254.0.0/16\"]}},{\"ipBlock\":{\"cidr\":"
+	"\"::/0\",\"except\":[\"fc00::/7\",\"fe80::/10\"]}}]}]}";
+
+static bool has_str(const cJSON *arr, const char *s)
+{
+	return sg_json_arr_has_str(arr, s);
+}
+
+static void check_netpol(const struct ctx *c, const cJSON *np, struct wh_violations *out)
+{
+	const cJSON *spec = sg_json_get(np, "spec"), *types = sg_json_arr(spec, "policyTypes");
+	const cJSON *egress = sg_json_arr(spec, "egress");
+
+	if (!wh_netpol_selects_sandboxes(sg_json_get(spec, "podSelector")))
+		return;
+	/* Without policyTypes, Ingress always applies and Egress when there are egress rules. */
+	if (!types || has_str(types, "Ingress"))
+		wh_netpol_check_rules(sg_json_arr(spec, "ingress"), true, c->ns, &c->r->envelope,
+				      wh_policy_dns(c->p), "spec.ingress", out);
+	if (types ? has_str(types, "Egress") : sg_json_count(egress) > 0)
+		wh_netpol_check_rules(egress, false, c->ns, &c->r->envelope, wh_policy_dns(c->p),
+				      "spec.egress", out);
+}
+
+static void check_template_network(const struct ctx *c, const cJSON *obj, struct wh_violations *out)
+{
+	const cJSON *spec = sg_json_get(obj, "spec"), *np = sg_json_obj(spec, "networkPolicy");
+	const char *mgmt = sg_json_str(spec, "networkPolicyManagement");
+	bool unmanaged = mgmt && strcmp(mgmt, "Unmanaged") == 0;
+
+	if (unmanaged && !c->r->allow_unmanaged)
+		wh_violation(out,
+			     "spec.networkPolicyManagement is Unmanaged: agent-sandbox would "
+			     "create no NetworkPolicy for these sandboxes; use Managed, or allow "
+			     "it with network.envelope.allowUnmanagedTemplates in the policy");
+	if (np) {
+		wh_netpol_check_rules(sg_json_arr(np, "ingress"), true, c->ns, &c->r->envelope,
+				      wh_policy_dns(c->p), "spec.networkPolicy.ingress", out);
+		wh_netpol_check_rules(sg_json_arr(np, "egress"), false, c->ns, &c->r->envelope,
+				      wh_policy_dns(c->p), "spec.networkPolicy.egress", out);
+	} else if (!unmanaged && c->notes) {
+		/* Managed with no rules: agent-sandbox's default applies. Say if we will refuse it.
+		 */
+		struct wh_violations v;
+		cJSON *def = cJSON_Parse(agent_sandbox_default_rules);
+
+		wh_violations_init(&v);
+		wh_netpol_check_rules(sg_json_arr(def, "ingress"), true, c->ns, &c->r->envelope,
+				      wh_policy_dns(c->p), "ingress", &v);
+		wh_netpol_check_rules(sg_json_arr(def, "egress"), false, c->ns, &c->r->envelope,
+				      wh_policy_dns(c->p), "egress", &v);
+		if (v.n) {
+			/* Name the first problem; the envelope itself is in the docs. */
+			char *cut = strstr(v.items[0], "; the envelope allows");
+
+			if (cut)
+				*cut = '\0';
+			wh_violation(
+				c->notes,
+				"agent-sandbox's default NetworkPolicy for this template goes "
+				"beyond the network envelope (%.300s), so it will be refused and "
+				"sandbox-guard's profile applies alone; set spec.networkPolicy "
+				"inside the envelope to silence this",
+				v.items[0]);
+		}
+		wh_violations_release(&v);
+		cJSON_Delete(def);
+	}
+}
+
+static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *obj, bool create,
 			 struct wh_violations *out)
 {
 	switch (kind) {
 	case WH_KIND_POD:
-		check_pod(r, obj, create, out);
+		check_pod(c->r, obj, create, out);
 		break;
 	case WH_KIND_SANDBOX:
-		check_template(r, WH_HOLDER_SANDBOX, obj, out);
+		check_template(c->r, WH_HOLDER_SANDBOX, obj, out);
 		break;
 	case WH_KIND_TEMPLATE:
-		check_template(r, WH_HOLDER_TEMPLATE, obj, out);
+		check_template(c->r, WH_HOLDER_TEMPLATE, obj, out);
+		check_template_network(c, obj, out);
 		break;
 	case WH_KIND_CLAIM:
 		check_claim(obj, out);
+		break;
+	case WH_KIND_NETPOL:
+		check_netpol(c, obj, out);
 		break;
 	default:
 		break;
@@ -107,11 +200,13 @@ static void check_object(const struct wh_rules *r, enum wh_kind kind, const cJSO
  * Fills now with the violations this request introduces, and kept with
  * those the old object already had (reported, not enforced).
  */
-static void validate(const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
-		     struct wh_violations *now, struct wh_violations *kept)
+static void validate(const struct wh_policy *p, const struct wh_rules *r,
+		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
+		     struct wh_violations *kept, struct wh_violations *notes)
 {
 	bool create = is(rv->operation, "CREATE");
 	const cJSON *obj = rv->object, *old = rv->old_object;
+	struct ctx c = {p, r, rv->ns, notes}, c_old = {p, r, rv->ns, NULL};
 
 	if (kind == WH_KIND_OTHER)
 		return;
@@ -129,12 +224,12 @@ static void validate(const struct wh_rules *r, const struct wh_review *rv, enum 
 			     wh_kind_name(kind));
 		return;
 	}
-	check_object(r, kind, obj, create, now);
+	check_object(&c, kind, obj, create, now);
 	if (!create && old) {
 		struct wh_violations before;
 
 		wh_violations_init(&before);
-		check_object(r, kind, old, false, &before);
+		check_object(&c_old, kind, old, false, &before);
 		wh_violations_subtract(now, &before, kept);
 		wh_violations_release(&before);
 		if (kind == WH_KIND_POD)
@@ -210,8 +305,10 @@ static void answer_release(struct answer *a)
 
 static const char *decide(const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
 			  const struct wh_violations *now, const struct wh_violations *kept,
-			  struct answer *a)
+			  const struct wh_violations *notes, struct answer *a)
 {
+	for (size_t i = 0; i < notes->n; i++)
+		warn(a, "sandbox-guard: ", notes->items[i]);
 	for (size_t i = 0; i < kept->n; i++)
 		warn(a, "sandbox-guard: already present before this update, not blocking it: ",
 		     kept->items[i]);
@@ -270,7 +367,7 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
 		 struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res)
 {
-	struct wh_violations now, kept;
+	struct wh_violations now, kept, notes;
 	struct answer a;
 	struct wh_review rv;
 	struct wh_patch patch;
@@ -301,6 +398,7 @@ static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *bod
 	a.verdict.warnings = a.warnings;
 	wh_violations_init(&now);
 	wh_violations_init(&kept);
+	wh_violations_init(&notes);
 	wh_patch_init(&patch);
 	r = wh_policy_rules(p, rv.ns);
 
@@ -312,9 +410,9 @@ static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *bod
 		res->decision = mutate(p, r, &rv, kind, &patch, &a);
 		res->patch_ops = patch.nops;
 	} else {
-		validate(r, &rv, kind, &now, &kept);
+		validate(p, r, &rv, kind, &now, &kept, &notes);
 		res->violations = (int)(now.n + now.dropped);
-		res->decision = decide(r, &rv, kind, &now, &kept, &a);
+		res->decision = decide(r, &rv, kind, &now, &kept, &notes, &a);
 	}
 	if (wh_review_encode(&rv, &a.verdict, out) != 0) {
 		sg_buf_reset(out);
@@ -325,6 +423,7 @@ static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *bod
 	wh_patch_release(&patch);
 	wh_violations_release(&now);
 	wh_violations_release(&kept);
+	wh_violations_release(&notes);
 	wh_review_release(&rv);
 	return status;
 }

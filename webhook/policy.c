@@ -13,10 +13,30 @@
 #include "sg_buf.h"
 #include "sg_json.h"
 
+/* Ingress only from agent-sandbox's router. */
+#define SANDBOX_ROUTER_RULE                                                                        \
+	"{\"from\": [{\"namespaceSelector\": {\"matchLabels\": {\"kubernetes.io/metadata.name\": " \
+	"\"agent-sandbox-system\"}}, \"podSelector\": {\"matchLabels\": {\"app\": "                \
+	"\"sandbox-router\"}}}]}"
+
+/*
+ * Egress only to public addresses: never "this network", RFC 1918, carrier-
+ * grade NAT, loopback or link-local (so never 169.254.169.254), and on IPv6
+ * never loopback, IPv4-mapped or NAT64 addresses (both lead back to IPv4
+ * space), unique-local or link-local.
+ */
+#define PUBLIC_ONLY_RULE                                                                           \
+	"{\"to\": [{\"ipBlock\": {\"cidr\": \"0.0.0.0/0\", \"except\": [\"0.0.0.0/8\", "           \
+	"\"10.0.0.0/8\", \"100.64.0.0/10\", \"127.0.0.0/8\", \"169.254.0.0/16\", "                 \
+	"\"172.16.0.0/12\", \"192.168.0.0/16\"]}}, {\"ipBlock\": {\"cidr\": \"::/0\", "            \
+	"\"except\": [\"::1/128\", \"::ffff:0:0/96\", \"64:ff9b::/96\", \"64:ff9b:1::/48\", "      \
+	"\"fc00::/7\", \"fe80::/10\"]}}]}"
+
 /*
  * The built-in default: gVisor by default, Kata variants allowed, every
- * hardening default on, enforce. A policy file starts from these values:
- * a field it leaves out keeps its default.
+ * hardening default on, enforce, network envelope and profile "default"
+ * as above. A policy file starts from these values: a field it leaves out
+ * keeps its default.
  */
 const char wh_default_policy_json[] =
 	"{\n"
@@ -44,7 +64,27 @@ const char wh_default_policy_json[] =
 	"  \"schedulerName\": \"\",\n"
 	"  \"network\": {\n"
 	"    \"defaultProfile\": \"default\",\n"
-	"    \"allowedProfiles\": [\"default\"]\n"
+	"    \"allowedProfiles\": [\"default\"],\n"
+	"    \"clusterDNS\": {\n"
+	"      \"namespaceSelector\": {\"matchLabels\": {\"kubernetes.io/metadata.name\": "
+	"\"kube-system\"}},\n"
+	"      \"podSelector\": {\"matchLabels\": {\"k8s-app\": \"kube-dns\"}},\n"
+	"      \"ports\": [{\"protocol\": \"UDP\", \"port\": 53}, {\"protocol\": \"TCP\", "
+	"\"port\": 53}]\n"
+	"    },\n"
+	"    \"envelope\": {\n"
+	"      \"ingress\": [" SANDBOX_ROUTER_RULE "],\n"
+	"      \"egress\": [" PUBLIC_ONLY_RULE "],\n"
+	"      \"dns\": true,\n"
+	"      \"allowUnmanagedTemplates\": false\n"
+	"    },\n"
+	"    \"profiles\": {\n"
+	"      \"default\": {\n"
+	"        \"ingress\": [" SANDBOX_ROUTER_RULE "],\n"
+	"        \"egress\": [" PUBLIC_ONLY_RULE "],\n"
+	"        \"dns\": true\n"
+	"      }\n"
+	"    }\n"
 	"  },\n"
 	"  \"exemptions\": {\"namespaces\": [], \"users\": [], \"groups\": []},\n"
 	"  \"namespaces\": {}\n"
@@ -67,6 +107,9 @@ struct wh_policy {
 	const cJSON *exempt_groups;
 	struct wh_scheduling *sched;
 	size_t nsched;
+	struct wh_profile *profiles;
+	size_t nprofiles;
+	struct wh_dns dns;
 };
 
 static int fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -282,6 +325,58 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 	return 0;
 }
 
+/* network.profiles and network.clusterDNS (top level only); each replaces the default whole. */
+static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *where, char **cause)
+{
+	static const char *const dns_keys[] = {"namespaceSelector", "podSelector", "ports", NULL};
+	const cJSON *profiles = sg_json_get(net, "profiles"), *dns = sg_json_get(net, "clusterDNS");
+	const cJSON *it;
+	char w[512];
+
+	if (profiles) {
+		if (!cJSON_IsObject(profiles) || sg_json_count(profiles) == 0)
+			return fail(cause, "%s.network.profiles must name at least one profile",
+				    where);
+		free(p->profiles);
+		p->nprofiles = 0;
+		p->profiles = calloc((size_t)sg_json_count(profiles), sizeof(*p->profiles));
+		if (!p->profiles)
+			return fail(cause, "out of memory");
+		cJSON_ArrayForEach(it, profiles)
+		{
+			struct wh_profile *pr = &p->profiles[p->nprofiles];
+
+			snprintf(w, sizeof(w), "%.200s.network.profiles.%.200s", where, it->string);
+			if (!valid_label_value(it->string))
+				return fail(cause, "%s: a profile name must be a valid label value",
+					    w);
+			pr->name = it->string;
+			if (sg_json_get(it, "allowUnmanagedTemplates"))
+				return fail(cause, "unknown field 'allowUnmanagedTemplates' in %s",
+					    w);
+			if (wh_netrules_parse(it, w, &pr->rules, cause))
+				return -EINVAL;
+			p->nprofiles++;
+		}
+	}
+	if (dns) {
+		snprintf(w, sizeof(w), "%s.network.clusterDNS", where);
+		if (only_keys(dns, w, dns_keys, cause) || wh_netpeer_check(dns, w, cause) ||
+		    wh_netports_check(sg_json_get(dns, "ports"), w, cause))
+			return -EINVAL;
+		cJSON_Delete(p->dns.peer);
+		cJSON_Delete(p->dns.ports);
+		p->dns.peer = cJSON_Duplicate(dns, true);
+		cJSON_DeleteItemFromObjectCaseSensitive(p->dns.peer, "ports");
+		p->dns.ports = cJSON_Duplicate(sg_json_get(dns, "ports"), true);
+		if (!p->dns.peer)
+			return fail(cause, "out of memory");
+		if (!p->dns.ports)
+			p->dns.ports = cJSON_CreateArray();
+	}
+	return 0;
+}
+
 /*
  * Applies the fields present in obj onto r. top allows the fields that
  * exist only at the top level.
@@ -307,7 +402,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 		"seccompRuntimeDefault",      "disallowPrivilegeEscalation",
 		"dropAllCapabilities",	      "runAsNonRoot",
 		"readOnlyRootFilesystem",     NULL};
-	static const char *const net_keys[] = {"defaultProfile", "allowedProfiles", NULL};
+	static const char *const net_top[] = {"defaultProfile", "allowedProfiles", "envelope",
+					      "profiles",	"clusterDNS",	   NULL};
+	static const char *const net_ns[] = {"defaultProfile", "allowedProfiles", "envelope", NULL};
 	const cJSON *rc, *h, *net;
 	char w[512];
 
@@ -350,16 +447,39 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	net = sg_json_get(obj, "network");
 	if (net) {
 		snprintf(w, sizeof(w), "%s.network", where);
-		if (only_keys(net, w, net_keys, cause) ||
+		if (only_keys(net, w, top ? net_top : net_ns, cause) ||
 		    get_str(net, "defaultProfile", w, &r->default_profile, cause) ||
 		    get_str_array(net, "allowedProfiles", w, &r->allowed_profiles, cause))
+			return -EINVAL;
+		if (sg_json_get(net, "envelope")) {
+			const cJSON *env = sg_json_get(net, "envelope"), *au;
+
+			snprintf(w, sizeof(w), "%s.network.envelope", where);
+			if (wh_netrules_parse(env, w, &r->envelope, cause))
+				return -EINVAL;
+			au = sg_json_get(env, "allowUnmanagedTemplates");
+			if (au && !cJSON_IsBool(au))
+				return fail(cause,
+					    "%s.allowUnmanagedTemplates must be true or false", w);
+			r->allow_unmanaged = cJSON_IsTrue(au);
+		}
+		if (top && parse_network_top(p, net, where, cause))
 			return -EINVAL;
 	}
 	return 0;
 }
 
+static const struct wh_profile *find_profile(const struct wh_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nprofiles; i++)
+		if (strcmp(p->profiles[i].name, name) == 0)
+			return &p->profiles[i];
+	return NULL;
+}
+
 /* Checks that merged rules make sense together. */
-static int check_rules(const struct wh_rules *r, const char *where, char **cause)
+static int check_rules(const struct wh_policy *p, const struct wh_rules *r, const char *where,
+		       char **cause)
 {
 	const cJSON *it;
 	char list[512];
@@ -400,6 +520,23 @@ static int check_rules(const struct wh_rules *r, const char *where, char **cause
 			cause,
 			"%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
 			where, r->default_profile, list);
+	}
+	/* Every profile a pod here may carry exists and stays inside this envelope. */
+	cJSON_ArrayForEach(it, r->allowed_profiles)
+	{
+		const struct wh_profile *pr = find_profile(p, it->valuestring);
+		char *why = NULL;
+
+		if (!pr)
+			return fail(cause,
+				    "%s: network profile '%s' is not defined in network.profiles",
+				    where, it->valuestring);
+		if (!wh_netrules_within(&pr->rules, &r->envelope, &p->dns, &why)) {
+			fail(cause, "%s: network profile '%s' goes beyond the envelope: %s", where,
+			     it->valuestring, why);
+			free(why);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -498,14 +635,14 @@ struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *orig
 	if (parse_top(p, p->root, "policy", cause))
 		goto prefix;
 	normalise(&p->global);
-	if (check_rules(&p->global, "policy", cause))
+	if (check_rules(p, &p->global, "policy", cause))
 		goto prefix;
 	for (size_t i = 0; i < p->nns; i++) {
 		char w[512];
 
 		normalise(&p->ns[i].rules);
 		snprintf(w, sizeof(w), "policy.namespaces.%s", p->ns[i].name);
-		if (check_rules(&p->ns[i].rules, w, cause))
+		if (check_rules(p, &p->ns[i].rules, w, cause))
 			goto prefix;
 	}
 	if (p->nns)
@@ -571,8 +708,27 @@ void wh_policy_free(struct wh_policy *p)
 	cJSON_Delete(p->root);
 	free(p->ns);
 	free(p->sched);
+	free(p->profiles);
+	cJSON_Delete(p->dns.peer);
+	cJSON_Delete(p->dns.ports);
 	free(p->origin);
 	free(p);
+}
+
+const struct wh_profile *wh_policy_profile(const struct wh_policy *p, const char *name)
+{
+	return name ? find_profile(p, name) : NULL;
+}
+
+const struct wh_profile *wh_policy_profiles(const struct wh_policy *p, size_t *n)
+{
+	*n = p->nprofiles;
+	return p->profiles;
+}
+
+const struct wh_dns *wh_policy_dns(const struct wh_policy *p)
+{
+	return &p->dns;
 }
 
 const struct wh_rules *wh_policy_rules(const struct wh_policy *p, const char *ns)

@@ -19,6 +19,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "netpol.h"
+
 /* The label that carries a sandbox pod's network profile. */
 #define WH_PROFILE_LABEL "sandbox-guard.io/network-profile"
 /* Every label under this prefix is ours and protected. */
@@ -49,6 +51,14 @@ struct wh_rules {
 	const char *scheduler_name;    /* NULL: leave schedulerName alone */
 	const char *default_profile;   /* network profile stamped on pods */
 	const cJSON *allowed_profiles; /* profiles a pod in this namespace may carry */
+	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
+	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
+};
+
+/* A network profile: the rules sandbox-guard's own NetworkPolicy gives its pods. */
+struct wh_profile {
+	const char *name;
+	struct wh_netrules rules;
 };
 
 struct wh_scheduling {
@@ -84,6 +94,15 @@ bool wh_policy_exempt(const struct wh_policy *p, const char *ns, const char *use
 
 /* Node selector and tolerations for a runtime class, or NULL. */
 const struct wh_scheduling *wh_policy_scheduling(const struct wh_policy *p, const char *runtime);
+
+/* The profile named name, or NULL. */
+const struct wh_profile *wh_policy_profile(const struct wh_policy *p, const char *name);
+
+/* All profiles, for the reconciler. */
+const struct wh_profile *wh_policy_profiles(const struct wh_policy *p, size_t *n);
+
+/* The cluster resolver (network.clusterDNS). */
+const struct wh_dns *wh_policy_dns(const struct wh_policy *p);
 
 /* Where the policy came from, as given to wh_policy_parse. */
 const char *wh_policy_origin(const struct wh_policy *p);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the end-to-end control plane (build.sh) and runs the Go e2e suite.
+# Exit code = the test result.
+#
+# Environment:
+#   SG_BUILD_DIR   Sandbox Guard build directory holding bin/sandbox-guard-webhook
+#                  and bin/sandbox-guard-extender (default: <repo>/build).
+#                  Tests that need a missing daemon are skipped.
+#   SG_E2E_BIN     where build.sh puts the control-plane binaries
+#                  (default: $HOME/.cache/sandbox-guard/e2e/bin).
+#   SG_E2E_KEEP=1  keep each run's directory (logs, kubeconfig) even on success;
+#                  on failure it is always kept and its path printed.
+#   SG_E2E_WORKDIR where run directories are created (default: system temp dir).
+#   GOTEST_FLAGS   extra `go test` flags, e.g. "-v -run TestSmoke".
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+export SG_E2E_BIN="${SG_E2E_BIN:-${HOME}/.cache/sandbox-guard/e2e/bin}"
+export SG_BUILD_DIR="${SG_BUILD_DIR:-$(cd "$here/../.." && pwd)/build}"
+
+"$here/build.sh"
+
+cd "$here"
+# shellcheck disable=SC2086
+exec go test -count=1 -timeout 40m -p 1 ${GOTEST_FLAGS:-} ./...
