@@ -9,6 +9,8 @@
 
 #include "admission.h"
 #include "policy.h"
+#include "reconcile.h"
+#include "sg_kube.h"
 #include "sg_buf.h"
 #include "sg_health.h"
 #include "sg_log.h"
@@ -35,7 +37,9 @@ struct webhook {
 	struct sg_family *policy_reloads;
 	struct event *sigterm;
 	struct event *sigint;
-	struct event *delay;   /* the shutdown delay */
+	struct event *delay; /* the shutdown delay */
+	struct sg_kube *kube;
+	struct wh_reconciler *reconciler;
 	struct sg_buf out;     /* reused for every response */
 	struct sg_arena arena; /* the review being answered */
 	bool draining;
@@ -169,6 +173,7 @@ static void policy_changed(void *arg)
 	w->policy = p;
 	count_reload(w, "ok");
 	sg_log_info("policy reloaded from '%s'", w->cfg->policy_path);
+	wh_reconciler_policy_changed(w->reconciler);
 }
 
 static void health_drained(void *arg)
@@ -307,6 +312,22 @@ static int start(struct webhook *w, char **cause)
 	w->health = sg_health_new(w->base, c->health_listen, w->metrics, ready, w, cause);
 	if (!w->health)
 		return -1;
+	if (c->reconcile) {
+		struct sg_kube_config kc;
+
+		if (sg_kube_config_load(c->kubeconfig, &kc, cause))
+			return -1;
+		w->kube = sg_kube_new(w->base, &kc, cause);
+		sg_log_info("network reconciler on: API server %s (%s)%s", kc.server, kc.source,
+			    c->network_gc ? ", unused policies deleted" : "");
+		sg_kube_config_release(&kc);
+		if (!w->kube)
+			return -1;
+		w->reconciler =
+			wh_reconciler_new(w->kube, &w->policy, w->metrics, c->network_gc, cause);
+		if (!w->reconciler)
+			return -1;
+	}
 	w->sigterm = evsignal_new(w->base, SIGTERM, signal_cb, w);
 	w->sigint = evsignal_new(w->base, SIGINT, signal_cb, w);
 	if (!w->sigterm || !w->sigint || event_add(w->sigterm, NULL) ||
@@ -319,6 +340,8 @@ static int start(struct webhook *w, char **cause)
 
 static void stop(struct webhook *w)
 {
+	wh_reconciler_free(w->reconciler);
+	sg_kube_free(w->kube);
 	sg_server_free(w->https);
 	sg_server_free(w->health);
 	sg_certs_free(w->certs);

@@ -11,6 +11,7 @@
 #ifndef WH_DAEMON_H
 #define WH_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct wh_config {
@@ -26,6 +27,9 @@ struct wh_config {
 	int max_conns;
 	int io_timeout_ms;
 	int request_timeout_ms;
+	bool reconcile;		/* run the network-policy reconciler */
+	bool network_gc;	/* and delete policies no pod needs */
+	const char *kubeconfig; /* NULL: in-cluster */
 };
 
 void wh_config_init(struct wh_config *c);

@@ -31,6 +31,10 @@ static const char usage[] =
 	"  --max-connections=N        open connections before accept pauses (default 4096)\n"
 	"  --idle-timeout=DUR         keep-alive idle and per-read timeout (default 60s)\n"
 	"  --request-timeout=DUR      a started request must arrive whole within (default 10s)\n"
+	"  --network-reconciler       keep sandbox-guard's NetworkPolicy in every namespace with\n"
+	"                             sandbox pods (needs API access; docs/network.md)\n"
+	"  --network-gc               with it, delete that policy where no pod uses it any more\n"
+	"  --kubeconfig=FILE          API access for the reconciler (default: in-cluster)\n"
 	"  --log-level=LEVEL          debug, info, warn or error (default info)\n"
 	"  --check-policy=FILE        check a policy file, print the problem if any, and exit\n"
 	"  --print-default-policy     print the built-in policy and exit\n"
@@ -54,6 +58,9 @@ enum {
 	OPT_IDLE,
 	OPT_REQUEST,
 	OPT_LOG_LEVEL,
+	OPT_RECONCILE,
+	OPT_GC,
+	OPT_KUBECONFIG,
 	OPT_CHECK,
 	OPT_PRINT,
 	OPT_HELP,
@@ -74,6 +81,9 @@ static const struct option options[] = {
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"request-timeout", required_argument, NULL, OPT_REQUEST},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"network-reconciler", no_argument, NULL, OPT_RECONCILE},
+	{"network-gc", no_argument, NULL, OPT_GC},
+	{"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
 	{"check-policy", required_argument, NULL, OPT_CHECK},
 	{"print-default-policy", no_argument, NULL, OPT_PRINT},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -196,6 +206,15 @@ int main(int argc, char **argv)
 				return bad_flag("log-level", optarg, "debug, info, warn or error");
 			sg_log_set_level((enum sg_log_level)sg_log_parse_level(optarg));
 			break;
+		case OPT_RECONCILE:
+			c.reconcile = true;
+			break;
+		case OPT_GC:
+			c.network_gc = true;
+			break;
+		case OPT_KUBECONFIG:
+			c.kubeconfig = optarg;
+			break;
 		case OPT_CHECK:
 			return check_policy(optarg);
 		case OPT_PRINT:
@@ -214,6 +233,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sandbox-guard-webhook: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if ((c.network_gc || c.kubeconfig) && !c.reconcile) {
+		fprintf(stderr, "sandbox-guard-webhook: --network-gc and --kubeconfig need "
+				"--network-reconciler\n");
 		return 2;
 	}
 	if (!c.tls_cert || !c.tls_key) {

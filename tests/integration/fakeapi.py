@@ -21,9 +21,12 @@ class FakeAPI:
     def __init__(self, certs_dir=None, token="token-1"):
         self.lock = threading.Condition()
         self.rv = 100
-        self.objects = {"pods": {}, "nodes": {}}  # kind -> key -> object
-        self.events = {"pods": [], "nodes": []}   # (rv, type, object)
-        self.compacted = {"pods": 0, "nodes": 0}  # events at or below are gone
+        kinds = ("pods", "nodes", "networkpolicies")
+        self.objects = {k: {} for k in kinds}     # kind -> key -> object
+        self.events = {k: [] for k in kinds}      # (rv, type, object)
+        self.compacted = {k: 0 for k in kinds}    # events at or below are gone
+        self.conflicts = 0                        # answer the next N applies with 409
+        self.applies = []                         # (path, content type, body) of each PATCH
         self.tokens = {token}
         self.requests = []                        # (method, path, auth)
         self.gone_as_event = False                # 410 as an ERROR event instead of HTTP 410
@@ -40,6 +43,12 @@ class FakeAPI:
                 pass
 
             def do_GET(self):
+                api.handle(self)
+
+            def do_PATCH(self):
+                api.handle(self)
+
+            def do_DELETE(self):
                 api.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -72,13 +81,32 @@ class FakeAPI:
             self.rv += 1
             obj = copy.deepcopy(obj)
             obj.setdefault("metadata", {})["resourceVersion"] = str(self.rv)
-            key = obj["metadata"].get("uid") or obj["metadata"]["name"]
+            key = self.key(kind, obj)
             if etype == "DELETED":
                 self.objects[kind].pop(key, None)
             else:
                 self.objects[kind][key] = obj
             self.events[kind].append((self.rv, etype, obj))
             self.lock.notify_all()
+
+    @staticmethod
+    def key(kind, obj):
+        m = obj["metadata"]
+        if kind == "networkpolicies":
+            return m["namespace"] + "/" + m["name"]
+        return m.get("uid") or m["name"]
+
+    def put_netpol(self, np):
+        key = self.key("networkpolicies", np)
+        etype = "MODIFIED" if key in self.objects["networkpolicies"] else "ADDED"
+        self._emit("networkpolicies", etype, np)
+
+    def delete_netpol(self, np):
+        self._emit("networkpolicies", "DELETED", np)
+
+    def netpol(self, ns, name):
+        with self.lock:
+            return copy.deepcopy(self.objects["networkpolicies"].get(ns + "/" + name))
 
     def put_pod(self, pod):
         key = pod["metadata"]["uid"]
@@ -127,26 +155,83 @@ class FakeAPI:
 
     def handle(self, h):
         auth = h.headers.get("Authorization", "")
-        self.requests.append(("GET", h.path, auth))
+        self.requests.append((h.command, h.path, auth))
+        body = b""
+        if h.headers.get("Content-Length"):
+            body = h.rfile.read(int(h.headers["Content-Length"]))
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return self.status(h, 401, "Unauthorized")
         url = urllib.parse.urlparse(h.path)
         q = dict(urllib.parse.parse_qsl(url.query))
+        parts = url.path.strip("/").split("/")
+        if url.path.startswith("/apis/networking.k8s.io/v1/namespaces/") and len(parts) == 7:
+            return self.item(h, parts[4], parts[6], q, body)
+        if h.command != "GET":
+            return self.status(h, 405, "MethodNotAllowed")
         if url.path == "/api/v1/pods":
             kind = "pods"
         elif url.path == "/api/v1/nodes":
             kind = "nodes"
+        elif url.path == "/apis/networking.k8s.io/v1/networkpolicies":
+            kind = "networkpolicies"
         else:
             return self.status(h, 404, "NotFound")
         if q.get("watch") in ("1", "true"):
             return self.watch(h, kind, q)
         return self.list(h, kind, q)
 
+    def item(self, h, ns, name, q, body):
+        """One NetworkPolicy: server-side apply (PATCH) and DELETE."""
+        key = ns + "/" + name
+        if h.command == "DELETE":
+            with self.lock:
+                cur = self.objects["networkpolicies"].get(key)
+            if not cur:
+                return self.status(h, 404, "NotFound")
+            self.delete_netpol(cur)
+            return self.reply(h, 200, cur)
+        if h.command != "PATCH":
+            return self.status(h, 405, "MethodNotAllowed")
+        ctype = h.headers.get("Content-Type", "")
+        self.applies.append((h.path, ctype, body))
+        if ctype != "application/apply-patch+yaml" or q.get("fieldManager") != "sandbox-guard":
+            return self.status(h, 415, "UnsupportedMediaType")
+        with self.lock:
+            if self.conflicts > 0:
+                self.conflicts -= 1
+                return self.status(h, 409, "Conflict", "Apply failed with 1 conflict")
+            cur = copy.deepcopy(self.objects["networkpolicies"].get(key))
+        obj = json.loads(body)
+        if obj["metadata"]["name"] != name or obj["metadata"]["namespace"] != ns:
+            return self.status(h, 400, "BadRequest", "name or namespace does not match")
+        if cur and q.get("force") == "true":
+            # Forced apply by the only manager: the applied fields replace ours.
+            new = copy.deepcopy(cur)
+            new["metadata"]["labels"] = obj["metadata"].get("labels", {})
+            new["spec"] = obj["spec"]
+            if new == cur:
+                return self.reply(h, 200, cur)  # no-op apply: no write, no event
+            obj = new
+        self.put_netpol(obj)
+        return self.reply(h, 200 if cur else 201, self.netpol(ns, name))
+
+    def reply(self, h, code, obj):
+        data = json.dumps(obj).encode()
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
     def selected(self, kind, q, obj):
         sel = q.get("labelSelector")
         if not sel:
             return True
-        return sel in obj["metadata"].get("labels", {})
+        labels = obj["metadata"].get("labels", {})
+        if "=" in sel:
+            k, v = sel.split("=", 1)
+            return labels.get(k) == v
+        return sel in labels
 
     def status(self, h, code, reason, message=None):
         body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
@@ -177,7 +262,8 @@ class FakeAPI:
         meta = {"resourceVersion": str(rv)}
         if limit and start + limit < len(items):
             meta["continue"] = "%d:%d" % (start + limit, rv)
-        body = json.dumps({"kind": "PodList" if kind == "pods" else "NodeList",
+        body = json.dumps({"kind": {"pods": "PodList", "nodes": "NodeList"}.get(
+                               kind, "NetworkPolicyList"),
                            "apiVersion": "v1", "metadata": meta, "items": page}).encode()
         h.send_response(200)
         h.send_header("Content-Type", "application/json")
@@ -242,7 +328,8 @@ class FakeAPI:
                 if self.bookmarks and q.get("allowWatchBookmarks") == "true" and \
                         time.time() - last_bookmark > 1.0:
                     send({"type": "BOOKMARK", "object": {
-                        "kind": "Pod" if kind == "pods" else "Node", "apiVersion": "v1",
+                        "kind": {"pods": "Pod", "nodes": "Node"}.get(kind, "NetworkPolicy"),
+                        "apiVersion": "v1",
                         "metadata": {"resourceVersion": str(max(pos, cur_rv))}}})
                     pos = max(pos, cur_rv)
                     last_bookmark = time.time()

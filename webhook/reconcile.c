@@ -1,0 +1,498 @@
+#include "reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "policy.h"
+#include "sg_buf.h"
+#include "sg_json.h"
+#include "sg_kube.h"
+#include "sg_log.h"
+#include "sg_map.h"
+#include "sg_metrics.h"
+
+#define POD_PATH "/api/v1/pods?labelSelector=sandbox-guard.io%2Fnetwork-profile"
+#define NP_PATH                                                                                    \
+	"/apis/networking.k8s.io/v1/"                                                              \
+	"networkpolicies?labelSelector=app.kubernetes.io%2Fmanaged-by%3D"                          \
+	"sandbox-guard"
+#define MAX_INFLIGHT 8
+#define RESYNC_S     60
+#define RETRY_MIN_MS 500
+#define RETRY_MAX_MS 30000
+
+/* One (namespace, profile): how many pods use it and what we do about it. */
+struct target {
+	char *ns;
+	char *profile;
+	unsigned pods;
+	bool exists; /* our NetworkPolicy is there (as last seen) */
+	bool queued;
+	bool inflight;
+	bool again;    /* queued while a request was in flight: run once more after it */
+	bool applying; /* the request in flight is an apply (else a delete) */
+	int backoff_ms;
+	struct event *retry; /* created on the first failure */
+	struct target *next_queued;
+	struct wh_reconciler *r;
+};
+
+struct pod {
+	struct target *t;
+	unsigned gen;
+};
+
+struct wh_reconciler {
+	struct sg_kube *kube;
+	struct wh_policy *const *policy;
+	bool gc;
+	struct sg_informer *pods_inf;
+	struct sg_informer *np_inf;
+	struct sg_map targets; /* "ns/profile" -> struct target */
+	struct sg_map pods;    /* uid -> struct pod */
+	unsigned pod_gen, np_gen;
+	struct target *queue_head, *queue_tail;
+	int inflight;
+	struct event *kick;
+	struct event *resync;
+	struct sg_family *runs;
+};
+
+static void count(struct wh_reconciler *r, const char *action, const char *result)
+{
+	const char *v[] = {action, result};
+
+	sg_family_add(r->runs, v, 1);
+}
+
+static struct target *target_get(struct wh_reconciler *r, const char *ns, const char *profile)
+{
+	char key[512];
+	struct target *t;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, profile);
+	t = sg_map_get(&r->targets, key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->ns = strdup(ns);
+	t->profile = strdup(profile);
+	t->r = r;
+	t->backoff_ms = RETRY_MIN_MS;
+	if (!t->ns || !t->profile || sg_map_put(&r->targets, key, t)) {
+		free(t->ns);
+		free(t->profile);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void enqueue(struct target *t)
+{
+	struct wh_reconciler *r = t->r;
+
+	if (t->queued)
+		return;
+	t->queued = true;
+	t->next_queued = NULL;
+	if (r->queue_tail)
+		r->queue_tail->next_queued = t;
+	else
+		r->queue_head = t;
+	r->queue_tail = t;
+	event_active(r->kick, EV_TIMEOUT, 0);
+}
+
+/* The desired NetworkPolicy for t, as an apply body. 0, or -1 if the profile is unknown. */
+static int desired(const struct wh_reconciler *r, const struct target *t, struct sg_buf *b)
+{
+	const struct wh_profile *pr = wh_policy_profile(*r->policy, t->profile);
+	const struct wh_dns *dns = wh_policy_dns(*r->policy);
+	cJSON *np = NULL, *meta, *labels, *spec, *sel, *ml, *types, *ing, *egr, *it;
+	char *text;
+
+	if (!pr)
+		return -1;
+	np = cJSON_CreateObject();
+	cJSON_AddStringToObject(np, "apiVersion", "networking.k8s.io/v1");
+	cJSON_AddStringToObject(np, "kind", "NetworkPolicy");
+	meta = cJSON_AddObjectToObject(np, "metadata");
+	{
+		char name[128];
+
+		snprintf(name, sizeof(name), WH_NETPOL_PREFIX "%s", t->profile);
+		cJSON_AddStringToObject(meta, "name", name);
+	}
+	cJSON_AddStringToObject(meta, "namespace", t->ns);
+	labels = cJSON_AddObjectToObject(meta, "labels");
+	cJSON_AddStringToObject(labels, WH_MANAGED_BY, WH_FIELD_MANAGER);
+	cJSON_AddStringToObject(labels, WH_PROFILE_LABEL, t->profile);
+	spec = cJSON_AddObjectToObject(np, "spec");
+	sel = cJSON_AddObjectToObject(spec, "podSelector");
+	ml = cJSON_AddObjectToObject(sel, "matchLabels");
+	cJSON_AddStringToObject(ml, WH_PROFILE_LABEL, t->profile);
+	types = cJSON_AddArrayToObject(spec, "policyTypes");
+	cJSON_AddItemToArray(types, cJSON_CreateString("Ingress"));
+	cJSON_AddItemToArray(types, cJSON_CreateString("Egress"));
+	ing = pr->rules.ingress ? cJSON_Duplicate(pr->rules.ingress, true) : cJSON_CreateArray();
+	egr = pr->rules.egress ? cJSON_Duplicate(pr->rules.egress, true) : cJSON_CreateArray();
+	cJSON_AddItemToObject(spec, "ingress", ing);
+	cJSON_AddItemToObject(spec, "egress", egr);
+	if (pr->rules.dns && dns->peer) {
+		cJSON *rule = cJSON_CreateObject(), *to = cJSON_AddArrayToObject(rule, "to");
+
+		cJSON_AddItemToArray(to, cJSON_Duplicate(dns->peer, true));
+		it = cJSON_Duplicate(dns->ports, true);
+		cJSON_AddItemToObject(rule, "ports", it);
+		cJSON_AddItemToArray(egr, rule);
+	}
+	text = cJSON_PrintUnformatted(np);
+	cJSON_Delete(np);
+	if (!text)
+		return -1;
+	sg_buf_puts(b, text);
+	free(text);
+	return 0;
+}
+
+static void process(struct wh_reconciler *r);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	enqueue(arg);
+}
+
+/* Tries t again after its back-off (0.5 s doubling to 30 s); the minute resync is the fallback. */
+static void retry_later(struct target *t)
+{
+	struct timeval tv = {t->backoff_ms / 1000, (t->backoff_ms % 1000) * 1000};
+
+	t->backoff_ms = t->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : t->backoff_ms * 2;
+	if (!t->retry)
+		t->retry = evtimer_new(sg_kube_base(t->r->kube), retry_cb, t);
+	if (t->retry)
+		evtimer_add(t->retry, &tv);
+}
+
+static void op_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct target *t = arg;
+	struct wh_reconciler *r = t->r;
+	bool apply = t->applying;
+	bool ok = !err && ((status >= 200 && status < 300) || (!apply && status == 404));
+
+	(void)len;
+	t->inflight = false;
+	r->inflight--;
+	count(r, apply ? "apply" : "delete", ok ? "ok" : "failed");
+	if (ok) {
+		t->exists = apply;
+		t->backoff_ms = RETRY_MIN_MS;
+		sg_log_debug("network policy %s%s in %s %s", WH_NETPOL_PREFIX, t->profile, t->ns,
+			     apply ? "applied" : "deleted");
+	} else {
+		sg_log_warn("cannot %s network policy %s%s in %s: %s (HTTP %ld) %.200s",
+			    apply ? "apply" : "delete", WH_NETPOL_PREFIX, t->profile, t->ns,
+			    err ? err : "error", status, body ? body : "");
+		retry_later(t);
+	}
+	if (t->again) {
+		t->again = false;
+		enqueue(t);
+	}
+	process(r);
+}
+
+static void start_op(struct wh_reconciler *r, struct target *t)
+{
+	char path[1024], name[128];
+	struct sg_buf body;
+	struct sg_kube_req *req;
+
+	snprintf(name, sizeof(name), WH_NETPOL_PREFIX "%s", t->profile);
+	snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s",
+		 t->ns, name);
+	if (t->pods == 0) {
+		if (!r->gc || !t->exists)
+			return;
+		req = sg_kube_request(r->kube, "DELETE", path, NULL, NULL, 0, op_done, t);
+	} else {
+		sg_buf_init(&body, 1u << 20);
+		if (desired(r, t, &body) != 0) {
+			sg_log_error(
+				"pods in %s use network profile '%s', which the policy does not "
+				"define; keeping whatever policy is there",
+				t->ns, t->profile);
+			sg_buf_release(&body);
+			return;
+		}
+		strncat(path, "?fieldManager=" WH_FIELD_MANAGER "&force=true",
+			sizeof(path) - strlen(path) - 1);
+		req = sg_kube_request(r->kube, "PATCH", path, "application/apply-patch+yaml",
+				      body.data, body.len, op_done, t);
+		sg_buf_release(&body);
+	}
+	if (!req)
+		return;
+	t->applying = t->pods > 0;
+	t->inflight = true;
+	r->inflight++;
+}
+
+static void process(struct wh_reconciler *r)
+{
+	while (r->queue_head && r->inflight < MAX_INFLIGHT) {
+		struct target *t = r->queue_head;
+
+		r->queue_head = t->next_queued;
+		if (!r->queue_head)
+			r->queue_tail = NULL;
+		t->queued = false;
+		if (t->inflight) {
+			/* Let the running request finish, then look again: the world moved. */
+			t->again = true;
+			continue;
+		}
+		start_op(r, t);
+	}
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	process(arg);
+}
+
+static void enqueue_all(struct wh_reconciler *r)
+{
+	for (size_t i = 0; i < r->targets.nslots; i++)
+		if (r->targets.slots[i].key)
+			enqueue(r->targets.slots[i].value);
+}
+
+static void resync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	enqueue_all(arg);
+}
+
+/* --- pods ------------------------------------------------------------------------ */
+
+static void pod_set(struct wh_reconciler *r, const char *uid, struct target *t)
+{
+	struct pod *p = sg_map_get(&r->pods, uid);
+
+	if (p && p->t == t) {
+		p->gen = r->pod_gen;
+		return;
+	}
+	if (p) {
+		if (--p->t->pods == 0)
+			enqueue(p->t);
+		if (!t) {
+			free(sg_map_del(&r->pods, uid));
+			return;
+		}
+	} else {
+		if (!t)
+			return;
+		p = calloc(1, sizeof(*p));
+		if (!p || sg_map_put(&r->pods, uid, p)) {
+			free(p);
+			return;
+		}
+	}
+	p->t = t;
+	p->gen = r->pod_gen;
+	if (t->pods++ == 0 || !t->exists)
+		enqueue(t);
+}
+
+static void pods_begin(void *arg)
+{
+	((struct wh_reconciler *)arg)->pod_gen++;
+}
+
+static void pods_upsert(const cJSON *obj, void *arg)
+{
+	struct wh_reconciler *r = arg;
+	const cJSON *meta = sg_json_get(obj, "metadata");
+	const char *uid = sg_json_str(meta, "uid"), *ns = sg_json_str(meta, "namespace");
+	const char *profile = sg_json_str(sg_json_obj(meta, "labels"), WH_PROFILE_LABEL);
+
+	if (!uid || !ns)
+		return;
+	pod_set(r, uid, profile ? target_get(r, ns, profile) : NULL);
+}
+
+static void pods_remove(const cJSON *obj, void *arg)
+{
+	const char *uid = sg_json_str(sg_json_get(obj, "metadata"), "uid");
+
+	if (uid)
+		pod_set(arg, uid, NULL);
+}
+
+static void pods_end(void *arg)
+{
+	struct wh_reconciler *r = arg;
+
+	for (size_t i = 0; i < r->pods.nslots; i++) {
+		struct pod *p = r->pods.slots[i].value;
+
+		if (r->pods.slots[i].key && p->gen != r->pod_gen)
+			pod_set(r, r->pods.slots[i].key, NULL);
+	}
+}
+
+/* --- our NetworkPolicies ---------------------------------------------------------------- */
+
+static struct target *np_target(struct wh_reconciler *r, const cJSON *obj)
+{
+	const cJSON *meta = sg_json_get(obj, "metadata");
+	const char *name = sg_json_str(meta, "name"), *ns = sg_json_str(meta, "namespace");
+
+	if (!name || !ns || strncmp(name, WH_NETPOL_PREFIX, strlen(WH_NETPOL_PREFIX)) != 0)
+		return NULL;
+	return target_get(r, ns, name + strlen(WH_NETPOL_PREFIX));
+}
+
+static void np_begin(void *arg)
+{
+	struct wh_reconciler *r = arg;
+
+	r->np_gen++;
+}
+
+static void np_upsert(const cJSON *obj, void *arg)
+{
+	struct target *t = np_target(arg, obj);
+
+	if (!t)
+		return;
+	t->exists = true;
+	/* Someone may have edited it: applying again is a no-op when it is ours as is. */
+	if (t->pods > 0 || ((struct wh_reconciler *)arg)->gc)
+		enqueue(t);
+}
+
+static void np_remove(const cJSON *obj, void *arg)
+{
+	struct target *t = np_target(arg, obj);
+
+	if (!t)
+		return;
+	t->exists = false;
+	if (t->pods > 0) {
+		sg_log_info("network policy %s%s in %s was deleted; restoring it", WH_NETPOL_PREFIX,
+			    t->profile, t->ns);
+		enqueue(t);
+	}
+}
+
+static void np_end(void *arg)
+{
+	enqueue_all(arg);
+}
+
+static double managed_fn(void *arg)
+{
+	struct wh_reconciler *r = arg;
+	double n = 0;
+
+	for (size_t i = 0; i < r->targets.nslots; i++)
+		if (r->targets.slots[i].key && ((struct target *)r->targets.slots[i].value)->exists)
+			n++;
+	return n;
+}
+
+struct wh_reconciler *wh_reconciler_new(struct sg_kube *kube, struct wh_policy *const *policy,
+					struct sg_metrics *metrics, bool gc, char **cause)
+{
+	static const struct sg_informer_ops pod_ops = {pods_begin, pods_upsert, pods_remove,
+						       pods_end};
+	static const struct sg_informer_ops np_ops = {np_begin, np_upsert, np_remove, np_end};
+	static const char *const labels[] = {"action", "result"};
+	struct wh_reconciler *r = calloc(1, sizeof(*r));
+	struct timeval minute = {RESYNC_S, 0};
+
+	if (!r)
+		goto oom;
+	r->kube = kube;
+	r->policy = policy;
+	r->gc = gc;
+	sg_map_init(&r->targets);
+	sg_map_init(&r->pods);
+	r->kick = event_new(sg_kube_base(kube), -1, 0, kick_cb, r);
+	r->resync = event_new(sg_kube_base(kube), -1, EV_PERSIST, resync_cb, r);
+	if (!r->kick || !r->resync || event_add(r->resync, &minute))
+		goto oom;
+	if (metrics) {
+		r->runs = sg_metrics_counter(metrics, "sandbox_guard_network_reconciles_total",
+					     "NetworkPolicy applies and deletes by result.", labels,
+					     2);
+		if (!r->runs || sg_metrics_gauge_fn(metrics, "sandbox_guard_network_policies",
+						    "sandbox-guard NetworkPolicies known to exist.",
+						    managed_fn, r))
+			goto oom;
+	}
+	r->pods_inf = sg_informer_new(kube, "profile pods", POD_PATH, &pod_ops, r);
+	r->np_inf = sg_informer_new(kube, "network policies", NP_PATH, &np_ops, r);
+	if (!r->pods_inf || !r->np_inf)
+		goto oom;
+	return r;
+oom:
+	*cause = strdup("out of memory starting the network reconciler");
+	wh_reconciler_free(r);
+	return NULL;
+}
+
+void wh_reconciler_policy_changed(struct wh_reconciler *r)
+{
+	if (r)
+		enqueue_all(r);
+}
+
+bool wh_reconciler_synced(const struct wh_reconciler *r)
+{
+	return sg_informer_synced(r->pods_inf) && sg_informer_synced(r->np_inf);
+}
+
+void wh_reconciler_free(struct wh_reconciler *r)
+{
+	if (!r)
+		return;
+	sg_informer_free(r->pods_inf);
+	sg_informer_free(r->np_inf);
+	for (size_t i = 0; i < r->targets.nslots; i++) {
+		struct target *t = r->targets.slots[i].value;
+
+		if (r->targets.slots[i].key) {
+			if (t->retry)
+				event_free(t->retry);
+			free(t->ns);
+			free(t->profile);
+			free(t);
+		}
+	}
+	for (size_t i = 0; i < r->pods.nslots; i++)
+		if (r->pods.slots[i].key)
+			free(r->pods.slots[i].value);
+	sg_map_release(&r->targets);
+	sg_map_release(&r->pods);
+	if (r->kick)
+		event_free(r->kick);
+	if (r->resync)
+		event_free(r->resync);
+	free(r);
+}
