@@ -43,8 +43,8 @@ int ex_score_refill(const struct ex_template_stats *t, unsigned pool_warm, doubl
 		     (t->last_seen >= 0 && now - t->last_seen < freshness);
 
 	if (!image)
-		return 0;
-	return 10 - (int)(pool_warm < 5 ? pool_warm : 5);
+		return 5;
+	return 10 - 3 * (int)(pool_warm < 3 ? pool_warm : 3);
 }
 
 /* Top-level ExtenderArgs members: Go writes "Pod", we accept any case; the last one wins. */

@@ -21,9 +21,13 @@
  *
  *   warm-pool refill pod (warm-pool label), per node, k = warm pods of the
  *   same pool already there:
- *   10..5 the template's image is there (pods of it run, or it left less
- *         than freshness ago): 10 - min(k, 5)
- *      0  otherwise
+ *   10, 7, 4, 1  the template's image is there (pods of it run, or it left
+ *         less than freshness ago): 10 - 3 * min(k, 3)
+ *      5  the image is not there
+ *   so a node with the image wins while it holds fewer than two pods of
+ *   the pool (10, 7 > 5), and a third goes elsewhere (4 < 5): pools
+ *   reuse warm images in pairs and still spread, so losing one node does
+ *   not empty a pool.
  *
  *   any other pod: no scores (an empty list; the scheduler adds nothing).
  *

@@ -35,15 +35,17 @@ Test(extender, refill_score_formula)
 {
 	struct ex_template_stats t = {.last_seen = -1};
 
-	cr_assert_eq(ex_score_refill(&t, 0, 10, 3600), 0);
+	cr_assert_eq(ex_score_refill(&t, 0, 10, 3600), 5);
 	t.claimed = 1;
 	cr_assert_eq(ex_score_refill(&t, 0, 10, 3600), 10);
-	cr_assert_eq(ex_score_refill(&t, 3, 10, 3600), 7);
-	cr_assert_eq(ex_score_refill(&t, 50, 10, 3600), 5);
+	cr_assert_eq(ex_score_refill(&t, 1, 10, 3600), 7);
+	cr_assert_eq(ex_score_refill(&t, 2, 10, 3600), 4);
+	cr_assert_eq(ex_score_refill(&t, 3, 10, 3600), 1);
+	cr_assert_eq(ex_score_refill(&t, 50, 10, 3600), 1);
 	t.claimed = 0;
 	t.last_seen = 5;
-	cr_assert_eq(ex_score_refill(&t, 1, 10, 3600), 9);
-	cr_assert_eq(ex_score_refill(&t, 1, 5000, 3600), 0);
+	cr_assert_eq(ex_score_refill(&t, 1, 10, 3600), 7);
+	cr_assert_eq(ex_score_refill(&t, 1, 5000, 3600), 5);
 }
 
 static struct ex_inventory *inv;
