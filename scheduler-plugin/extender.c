@@ -243,29 +243,38 @@ static int prioritize(const struct ex_state *st, const struct request *rq, struc
 	const cJSON *list = cached ? rq->names : rq->items, *it;
 	int rc = sg_buf_putc(out, '[');
 	bool first = true;
+	uint32_t tmpl, pool;
 
-	if (rq->cls == COLD || rq->cls == REFILL) {
-		cJSON_ArrayForEach(it, list)
-		{
-			const char *name = node_name(it, cached);
-			struct ex_template_stats t;
-			int score;
+	if (rq->cls != COLD && rq->cls != REFILL)
+		return rc || sg_buf_putc(out, ']') ? -1 : 0;
+	/* One template asked about on up to thousands of nodes: resolve it once. */
+	tmpl = ex_inventory_id(st->inv, rq->tmpl);
+	pool = ex_inventory_id(st->inv, rq->pool);
+	cJSON_ArrayForEach(it, list)
+	{
+		const char *name = node_name(it, cached);
+		struct ex_template_stats t;
+		uint32_t node;
+		int score;
 
-			if (!name)
-				continue;
-			ex_inventory_template(st->inv, name, rq->tmpl, &t);
-			score = rq->cls == COLD ? ex_score_cold(&t, st->now, st->policy->freshness)
-						: ex_score_refill(&t,
-								  ex_inventory_pool_warm(
-									  st->inv, name, rq->pool),
-								  st->now, st->policy->freshness);
-			if (score > res->best)
-				res->best = score;
-			rc = rc ? rc : sg_buf_puts(out, first ? "{\"Host\":" : ",{\"Host\":");
-			rc = rc ? rc : sg_buf_json_str(out, name);
-			rc = rc ? rc : sg_buf_printf(out, ",\"Score\":%d}", score);
-			first = false;
+		if (!name)
+			continue;
+		node = ex_inventory_id(st->inv, name);
+		ex_inventory_template_id(st->inv, node, tmpl, &t);
+		score = rq->cls == COLD ? ex_score_cold(&t, st->now, st->policy->freshness)
+					: ex_score_refill(&t, ex_inventory_pool_warm_id(st->inv, node, pool),
+							  st->now, st->policy->freshness);
+		if (score > res->best)
+			res->best = score;
+		rc = rc ? rc : sg_buf_puts(out, first ? "{\"Host\":" : ",{\"Host\":");
+		rc = rc ? rc : sg_buf_json_str(out, name);
+		/* Scores are 0..10: two literal digits at most, no printf. */
+		rc = rc ? rc : sg_buf_puts(out, score == 10 ? ",\"Score\":10}" : ",\"Score\":");
+		if (score != 10) {
+			rc = rc ? rc : sg_buf_putc(out, (char)('0' + score));
+			rc = rc ? rc : sg_buf_putc(out, '}');
 		}
+		first = false;
 	}
 	rc = rc ? rc : sg_buf_putc(out, ']');
 	return rc ? -1 : 0;

@@ -527,10 +527,21 @@ void ex_inventory_resync_end(struct ex_inventory *inv, double now)
 		index_rehash(inv, inv->nindex);
 }
 
+uint32_t ex_inventory_id(const struct ex_inventory *inv, const char *name)
+{
+	return name ? intern_find(&inv->names, name) : NONE;
+}
+
 bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *tmpl,
 			   struct ex_template_stats *out)
 {
-	uint32_t n = intern_find(&inv->names, node), t = intern_find(&inv->names, tmpl);
+	return ex_inventory_template_id(inv, intern_find(&inv->names, node),
+					intern_find(&inv->names, tmpl), out);
+}
+
+bool ex_inventory_template_id(const struct ex_inventory *inv, uint32_t n, uint32_t t,
+			      struct ex_template_stats *out)
+{
 	const struct pair *p =
 		n == NONE || t == NONE ? NULL : pair_find(&inv->templates, pair_key(n, t));
 
@@ -547,7 +558,12 @@ bool ex_inventory_template(const struct ex_inventory *inv, const char *node, con
 
 uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *pool)
 {
-	uint32_t n = intern_find(&inv->names, node), pl = intern_find(&inv->names, pool);
+	return ex_inventory_pool_warm_id(inv, intern_find(&inv->names, node),
+					 intern_find(&inv->names, pool));
+}
+
+uint32_t ex_inventory_pool_warm_id(const struct ex_inventory *inv, uint32_t n, uint32_t pl)
+{
 	const struct pair *p =
 		n == NONE || pl == NONE ? NULL : pair_find(&inv->pools, pair_key(n, pl));
 

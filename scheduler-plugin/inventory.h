@@ -58,6 +58,17 @@ void ex_inventory_resync_end(struct ex_inventory *inv, double now);
 bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *tmpl,
 			   struct ex_template_stats *out);
 
+/*
+ * The same lookups by interned id, for callers that ask about one template
+ * on many nodes: resolve the names once with ex_inventory_id (EX_UNKNOWN if
+ * the inventory has never seen the name).
+ */
+#define EX_UNKNOWN UINT32_MAX
+uint32_t ex_inventory_id(const struct ex_inventory *inv, const char *name);
+bool ex_inventory_template_id(const struct ex_inventory *inv, uint32_t node, uint32_t tmpl,
+			      struct ex_template_stats *out);
+uint32_t ex_inventory_pool_warm_id(const struct ex_inventory *inv, uint32_t node, uint32_t pool);
+
 /* Warm pods of pool hash pool on node. */
 uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *pool);
 
