@@ -261,9 +261,11 @@ static int prioritize(const struct ex_state *st, const struct request *rq, struc
 			continue;
 		node = ex_inventory_id(st->inv, name);
 		ex_inventory_template_id(st->inv, node, tmpl, &t);
-		score = rq->cls == COLD ? ex_score_cold(&t, st->now, st->policy->freshness)
-					: ex_score_refill(&t, ex_inventory_pool_warm_id(st->inv, node, pool),
-							  st->now, st->policy->freshness);
+		score = rq->cls == COLD
+				? ex_score_cold(&t, st->now, st->policy->freshness)
+				: ex_score_refill(&t,
+						  ex_inventory_pool_warm_id(st->inv, node, pool),
+						  st->now, st->policy->freshness);
 		if (score > res->best)
 			res->best = score;
 		rc = rc ? rc : sg_buf_puts(out, first ? "{\"Host\":" : ",{\"Host\":");

@@ -785,7 +785,9 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 			sg_buf_reset(&d);
 			describe_peer(peer, &d);
 			format_range(&gap, range, sizeof(range));
-			snprintf(more, sizeof(more), n > 1 ? " and %ld more ranges" : "", n - 1);
+			more[0] = '\0';
+			if (n > 1)
+				snprintf(more, sizeof(more), " and %ld more ranges", n - 1);
 			snprintf(what, sizeof(what), "ipBlock %s reaches %s%s%s", d.data, range,
 				 contains(&gap, "169.254.169.254/32") ||
 						 contains(&gap, "fd00:ec2::254/128")

@@ -72,24 +72,31 @@ static void event(struct sg_buf *b, int pool, int replica, int node)
 	sg_buf_reset(b);
 	sg_buf_printf(
 		b,
-		"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{"
-		"\"name\":\"pool-%d-%05d\",\"namespace\":\"team-%d\",\"uid\":\"%08x-%04x-4000-8000-%012d\","
-		"\"resourceVersion\":\"%d\",\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"%08x\","
+		"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
+		"\"metadata\":{"
+		"\"name\":\"pool-%d-%05d\",\"namespace\":\"team-%d\",\"uid\":\"%08x-%04x-4000-8000-"
+		"%012d\","
+		"\"resourceVersion\":\"%d\",\"labels\":{\"agents.x-k8s.io/"
+		"sandbox-name-hash\":\"%08x\","
 		"\"agents.x-k8s.io/sandbox-template-ref-hash\":\"%s\","
 		"\"agents.x-k8s.io/warm-pool-sandbox\":\"%s\",\"sandbox-guard.io/network-profile\":"
 		"\"default\"},\"annotations\":{\"cluster-autoscaler.kubernetes.io/safe-to-evict\":"
-		"\"true\"},\"ownerReferences\":[{\"apiVersion\":\"agents.x-k8s.io/v1beta1\",\"kind\":"
+		"\"true\"},\"ownerReferences\":[{\"apiVersion\":\"agents.x-k8s.io/"
+		"v1beta1\",\"kind\":"
 		"\"Sandbox\",\"name\":\"pool-%d-%05d\",\"uid\":\"u\",\"controller\":true}],"
-		"\"managedFields\":[{\"manager\":\"agent-sandbox-controller\",\"operation\":\"Update\","
+		"\"managedFields\":[{\"manager\":\"agent-sandbox-controller\",\"operation\":"
+		"\"Update\","
 		"\"apiVersion\":\"v1\",\"fieldsType\":\"FieldsV1\",\"fieldsV1\":{\"f:metadata\":{"
 		"\"f:labels\":{}},\"f:spec\":{\"f:containers\":{}}}}]},\"spec\":{\"containers\":[{"
-		"\"name\":\"runtime\",\"image\":\"registry.example.com/agents/runtime:3\",\"resources\":"
-		"{}}],\"runtimeClassName\":\"gvisor\",\"nodeName\":\"node-%04d\"},\"status\":{\"phase\":"
+		"\"name\":\"runtime\",\"image\":\"registry.example.com/agents/"
+		"runtime:3\",\"resources\":"
+		"{}}],\"runtimeClassName\":\"gvisor\",\"nodeName\":\"node-%04d\"},\"status\":{"
+		"\"phase\":"
 		"\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],\"podIP\":"
 		"\"10.244.%d.%d\"}}}",
 		pool, replica, pool % 50, (unsigned)pool, (unsigned)replica, pool * 1000 + replica,
-		pool * 1000 + replica, (unsigned)(pool * 1000 + replica), tmpl, pl, pool, replica, node,
-		node % 256, replica % 256);
+		pool * 1000 + replica, (unsigned)(pool * 1000 + replica), tmpl, pl, pool, replica,
+		node, node % 256, replica % 256);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -128,10 +135,10 @@ static void time_calls(const char *label, const struct ex_state *st, enum ex_ver
 	sg_arena_release(&arena);
 }
 
-#define COLD_POD                                                                                  \
+#define COLD_POD                                                                                   \
 	"{\"metadata\":{\"name\":\"claim-1\",\"namespace\":\"team-1\",\"labels\":{"                \
-	"\"agents.x-k8s.io/sandbox-name-hash\":\"01234567\","                                    \
-	"\"agents.x-k8s.io/sandbox-template-ref-hash\":\"%s\"}},\"spec\":{\"runtimeClassName\":" \
+	"\"agents.x-k8s.io/sandbox-name-hash\":\"01234567\","                                      \
+	"\"agents.x-k8s.io/sandbox-template-ref-hash\":\"%s\"}},\"spec\":{\"runtimeClassName\":"   \
 	"\"gvisor\",\"containers\":[{\"name\":\"runtime\",\"image\":\"x\"}]}}"
 
 int main(int argc, char **argv)
@@ -142,8 +149,8 @@ int main(int argc, char **argv)
 	struct sg_arena arena;
 	struct sg_buf ev, body;
 	char *cause = NULL, tmpl[16];
-	struct ex_policy *pol =
-		ex_policy_parse(ex_default_policy_json, strlen(ex_default_policy_json), "d", &cause);
+	struct ex_policy *pol = ex_policy_parse(ex_default_policy_json,
+						strlen(ex_default_policy_json), "d", &cause);
 	long rss0 = rss_kib(), rss1;
 	double t0, parse_s = 0, apply_s = 0, bytes = 0;
 	long total = (long)pools * replicas, k = 0;
@@ -159,8 +166,8 @@ int main(int argc, char **argv)
 			event(&ev, p, r, (int)((k * 7 + p) % nodes));
 			bytes += (double)ev.len;
 			t0 = now();
-			doc = sg_json_parse_arena(ev.data, ev.len, &arena, SG_JSON_SKIP_MANAGED_FIELDS,
-						  &cause);
+			doc = sg_json_parse_arena(ev.data, ev.len, &arena,
+						  SG_JSON_SKIP_MANAGED_FIELDS, &cause);
 			parse_s += now() - t0;
 			if (!doc) {
 				fprintf(stderr, "bad event: %s\n", cause);
@@ -214,30 +221,40 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 500; i++)
 			sg_buf_printf(
 				&body,
-				"%s{\"metadata\":{\"name\":\"node-%04d\",\"uid\":\"%08x-0000-4000-8000-"
+				"%s{\"metadata\":{\"name\":\"node-%04d\",\"uid\":\"%08x-0000-4000-"
+				"8000-"
 				"000000000000\",\"resourceVersion\":\"%d\",\"labels\":{"
-				"\"kubernetes.io/hostname\":\"node-%04d\",\"kubernetes.io/os\":\"linux\","
-				"\"kubernetes.io/arch\":\"amd64\",\"node.kubernetes.io/instance-type\":"
+				"\"kubernetes.io/hostname\":\"node-%04d\",\"kubernetes.io/"
+				"os\":\"linux\","
+				"\"kubernetes.io/arch\":\"amd64\",\"node.kubernetes.io/"
+				"instance-type\":"
 				"\"n2-standard-8\",\"topology.kubernetes.io/zone\":\"zone-%d\","
 				"\"sandbox.gvisor.dev/runtime\":\"true\"}},\"spec\":{\"podCIDR\":"
 				"\"10.244.%d.0/24\",\"providerID\":\"gce://p/zone/node-%04d\"},"
 				"\"status\":{\"capacity\":{\"cpu\":\"8\",\"memory\":\"32880456Ki\","
-				"\"pods\":\"110\",\"ephemeral-storage\":\"101430960Ki\"},\"allocatable\":"
+				"\"pods\":\"110\",\"ephemeral-storage\":\"101430960Ki\"},"
+				"\"allocatable\":"
 				"{\"cpu\":\"7910m\",\"memory\":\"29284680Ki\",\"pods\":\"110\","
 				"\"ephemeral-storage\":\"48378012363\"},\"conditions\":[{\"type\":"
-				"\"Ready\",\"status\":\"True\",\"lastHeartbeatTime\":\"2026-11-28T10:00:"
-				"00Z\",\"reason\":\"KubeletReady\",\"message\":\"kubelet is posting "
-				"ready status\"}],\"addresses\":[{\"type\":\"InternalIP\",\"address\":"
-				"\"10.128.%d.%d\"},{\"type\":\"Hostname\",\"address\":\"node-%04d\"}],"
-				"\"nodeInfo\":{\"kubeletVersion\":\"v1.36.3\",\"containerRuntimeVersion\":"
+				"\"Ready\",\"status\":\"True\",\"lastHeartbeatTime\":\"2026-11-"
+				"28T10:00:"
+				"00Z\",\"reason\":\"KubeletReady\",\"message\":\"kubelet is "
+				"posting "
+				"ready "
+				"status\"}],\"addresses\":[{\"type\":\"InternalIP\",\"address\":"
+				"\"10.128.%d.%d\"},{\"type\":\"Hostname\",\"address\":\"node-%"
+				"04d\"}],"
+				"\"nodeInfo\":{\"kubeletVersion\":\"v1.36.3\","
+				"\"containerRuntimeVersion\":"
 				"\"containerd://2.1.0\",\"kernelVersion\":\"6.8.0\",\"osImage\":"
 				"\"Container-Optimized OS\"}}}",
-				i ? "," : "", i, (unsigned)i, 1000 + i, i, i % 3, i % 256, i, i / 256,
-				i % 256, i);
+				i ? "," : "", i, (unsigned)i, 1000 + i, i, i % 3, i % 256, i,
+				i / 256, i % 256, i);
 		sg_buf_puts(&body, "]}}");
-		time_calls("filter, full NodeList of 500", &st, EX_FILTER, body.data, body.len, 500);
-		time_calls("prioritize, full NodeList of 500", &st, EX_PRIORITIZE, body.data, body.len,
+		time_calls("filter, full NodeList of 500", &st, EX_FILTER, body.data, body.len,
 			   500);
+		time_calls("prioritize, full NodeList of 500", &st, EX_PRIORITIZE, body.data,
+			   body.len, 500);
 	}
 	sg_buf_release(&ev);
 	sg_buf_release(&body);
