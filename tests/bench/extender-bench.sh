@@ -36,7 +36,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/lib.sh
 
 api_port=$(free_port)
 python3 tests/bench/fake_bulk_api.py "$api_port" 500 400 850 100000 >"$work/api.out" 2>&1 &
@@ -110,39 +110,9 @@ for n in (500, 5000):
                    "NodeNames": ["node-%04d" % (i % 10000) for i in range(n)]}, f)
 PY
 ng_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  client_max_body_size 64m;
-  client_body_buffer_size 1m;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$ng_port;
-    location / { default_type application/json; return 200 '[]'; }
-  }
-}
-CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=("$!")
-sleep 0.5
-run() { # url body-file -> "rps p50 p99"
-  local out
-  out=$(SG_BENCH_BODY="$2" wrk -t1 -c1 -d"${secs}s" --latency -s tests/bench/post.lua "$1" 2>&1)
-  grep -q '^non200 0$' <<<"$out" || { echo "non-200 answers: $out" >&2; exit 1; }
-  awk 'function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-       /Requests\/sec/ { r = $2 } $1 == "50%" { a = ms($2) } $1 == "99%" { b = ms($2) }
-       END { printf "%.0f %.3f %.3f\n", r, a, b }' <<<"$out"
-}
+pids+=("$(start_nginx "$work/nginx" "$ng_port" "[]")")
+wait_http "http://127.0.0.1:$ng_port/"
+run() { wrk_run "$1" "$2" 1 "$secs"; }
 echo "## Over HTTP (wrk, 1 connection, ${secs}s per run), with nginx answering [] as the floor"
 echo
 echo "| call | extender req/s | p50 ms | p99 ms | nginx req/s | nginx p99 ms | extender/nginx |"

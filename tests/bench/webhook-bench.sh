@@ -38,7 +38,8 @@ certs/gen-dev-certs.sh --out "$work/certs" >/dev/null
 body="$root/tests/bench/pod-review-3k.json"
 export SG_BENCH_BODY="$body"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/lib.sh
+
 wh_port=$(free_port)
 wh_health=$(free_port)
 ng_port=$(free_port)
@@ -56,59 +57,10 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 [ -s "$work/answer.json" ] || { echo "webhook did not answer" >&2; cat "$work/webhook.log" >&2; exit 1; }
-answer=$(sed 's/\\/\\\\/g; s/'"'"'/\\'"'"'/g' "$work/answer.json")
+pids+=("$(start_nginx "$work/nginx" "$ng_port" "$(cat "$work/answer.json")" "$work/certs/tls.crt" "$work/certs/tls.key")")
+wait_http "https://127.0.0.1:$ng_port/mutate"
 
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 60s;
-  client_body_buffer_size 16k;
-  server {
-    listen 127.0.0.1:$ng_port ssl;
-    ssl_certificate $work/certs/tls.crt;
-    ssl_certificate_key $work/certs/tls.key;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-      default_type application/json;
-      return 200 '$answer';
-    }
-  }
-}
-CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=("$!")
-for _ in $(seq 50); do
-  curl -sfk "https://127.0.0.1:$ng_port/mutate" --data-binary @"$body" -o /dev/null && break
-  sleep 0.1
-done
-
-# run URL CONNS -> "rps p50_ms p99_ms"
-run() {
-  local out
-  out=$(wrk -t1 -c"$2" -d"${secs}s" --latency -s tests/bench/post.lua "$1" 2>&1)
-  if ! grep -q '^non200 0$' <<<"$out"; then
-    echo "non-200 answers or wrk failure:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }' <<<"$out"
-}
+run() { wrk_run "$1" "$body" "$2" "$secs"; }
 
 # Warm both up (TLS session caches, page faults).
 wrk -t1 -c8 -d2s -s tests/bench/post.lua "https://127.0.0.1:$wh_port/mutate" >/dev/null
