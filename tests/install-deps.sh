@@ -2,8 +2,8 @@
 # Installs what Sandbox Guard needs on Debian 12, skipping what is there.
 #
 #   tests/install-deps.sh build    compiler, CMake, OpenSSL, libevent, cJSON, libcurl
-#   tests/install-deps.sh test     build + Criterion, clang-format, a Python venv with
-#                                  pytest and jsonpatch (at $SG_VENV)
+#   tests/install-deps.sh test     build + Criterion, clang-format, clang with libFuzzer,
+#                                  a Python venv with pytest and jsonpatch (at $SG_VENV)
 #   tests/install-deps.sh bench    test + wrk and nginx (the benchmark's load and ceiling)
 #
 # Debian packages come from apt-get (run as root, or with sudo available);
@@ -16,7 +16,7 @@ venv=${SG_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sandbox-guard/venv}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config openssl libssl-dev libevent-dev
             libcjson-dev libcurl4-openssl-dev)
-test_pkgs=(libcriterion-dev clang-format python3 python3-venv)
+test_pkgs=(libcriterion-dev clang-format python3 python3-venv clang libclang-rt-14-dev)
 bench_pkgs=(wrk nginx-light)
 
 pkgs=("${build_pkgs[@]}")

@@ -5,11 +5,13 @@
 #
 # In order: format check; a -Werror build with unit and integration tests;
 # the same under AddressSanitizer + UndefinedBehaviorSanitizer (any report
-# fails); the end-to-end suite against a real control plane built from the
-# Go module proxy (tests/e2e/run.sh; the first build takes a while, later
-# runs reuse the Go caches). Environment:
+# fails); a short run of each libFuzzer target, seeded with the review
+# fixtures; the end-to-end suite against a real control plane built from
+# the Go module proxy (tests/e2e/run.sh; the first build takes a while,
+# later runs reuse the Go caches). Environment:
 #   SG_E2E=0        skip the end-to-end suite
 #   SG_SANITIZE=0   skip the sanitizer build
+#   SG_FUZZ_SECONDS seconds per fuzz target (default 30; 0 skips them)
 #   SG_BUILD_DIR    build directory (default build/); the sanitizer build
 #                   goes to build-asan/
 set -euo pipefail
@@ -42,6 +44,22 @@ if [ "${SG_SANITIZE:-1}" != 0 ]; then
   step "build and test with sanitizers ($asan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite "$asan" -DSG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+fi
+
+if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
+  step "fuzz targets (${SG_FUZZ_SECONDS:-30}s each)"
+  fuzz=${SG_FUZZ_BUILD_DIR:-$root/build-fuzz}
+  cmake -S "$root" -B "$fuzz" -G Ninja -DSG_FUZZ=ON -DSG_SANITIZE=ON -DSG_TESTS=OFF \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  ninja -C "$fuzz" fuzz_json fuzz_admission
+  for t in fuzz_json fuzz_admission; do
+    corpus=$(mktemp -d)
+    cp tests/fixtures/reviews/*.json "$corpus/"
+    # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.
+    "$fuzz/tests/fuzz/$t" -max_total_time="${SG_FUZZ_SECONDS:-30}" -max_len=65536 \
+      -rss_limit_mb=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+    rm -rf "$corpus"
+  done
 fi
 
 if [ "${SG_E2E:-1}" != 0 ]; then
