@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash(const char *s)
+uint64_t sg_hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
 
@@ -35,7 +35,8 @@ static struct sg_map_slot *find(const struct sg_map *m, const char *key)
 
 	if (!m->nslots)
 		return NULL;
-	for (size_t i = hash(key) & mask; m->slots[i].key || m->slots[i].dead; i = (i + 1) & mask)
+	for (size_t i = sg_hash_str(key) & mask; m->slots[i].key || m->slots[i].dead;
+	     i = (i + 1) & mask)
 		if (m->slots[i].key && strcmp(m->slots[i].key, key) == 0)
 			return &m->slots[i];
 	return NULL;
@@ -59,7 +60,7 @@ static int rehash(struct sg_map *m, size_t nslots)
 
 		if (!m->slots[j].key)
 			continue;
-		for (i = hash(m->slots[j].key) & (nslots - 1); slots[i].key;
+		for (i = sg_hash_str(m->slots[j].key) & (nslots - 1); slots[i].key;
 		     i = (i + 1) & (nslots - 1))
 			;
 		slots[i] = m->slots[j];
@@ -92,7 +93,7 @@ int sg_map_put(struct sg_map *m, const char *key, void *value)
 	copy = strdup(key);
 	if (!copy)
 		return -ENOMEM;
-	for (i = hash(key) & (m->nslots - 1); m->slots[i].key; i = (i + 1) & (m->nslots - 1))
+	for (i = sg_hash_str(key) & (m->nslots - 1); m->slots[i].key; i = (i + 1) & (m->nslots - 1))
 		;
 	if (!m->slots[i].dead)
 		m->used++;

@@ -9,6 +9,7 @@
 #define SG_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sg_map_slot {
 	char *key; /* NULL: empty or tombstone */
@@ -22,6 +23,9 @@ struct sg_map {
 	size_t live;
 	size_t used; /* live + tombstones */
 };
+
+/* 64-bit FNV-1a of a string: the map's hash, for other tables keyed by strings. */
+uint64_t sg_hash_str(const char *s);
 
 void sg_map_init(struct sg_map *m);
 

@@ -1,6 +1,5 @@
 #include "daemon.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 #include "policy.h"
 #include "sg_arena.h"
 #include "sg_buf.h"
+#include "sg_daemon.h"
 #include "sg_health.h"
 #include "sg_kube.h"
 #include "sg_log.h"
@@ -44,7 +44,7 @@ struct extender {
 	struct sg_informer *node_inf;
 	struct ex_inventory *inv;
 	struct ex_nodes *nodes;
-	struct event *sigterm, *sigint, *prune;
+	struct event *prune;
 	struct sg_arena arena;
 	struct sg_buf out;
 	bool draining;
@@ -285,22 +285,18 @@ static void http_drained(void *arg)
 	sg_server_drain(x->health, 0, health_drained, x);
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+static void on_signal(void *arg, int sig)
 {
 	struct extender *x = arg;
 
-	(void)what;
-	if (x->draining) {
-		event_base_loopexit(x->base, NULL);
-		return;
-	}
 	x->draining = true;
-	sg_log_info("signal %d: draining", (int)sig);
+	sg_log_info("signal %d: draining", sig);
 	sg_server_drain(x->http, x->cfg->drain_timeout_ms, http_drained, x);
 }
 
-static int start(struct extender *x, char **cause)
+static int start(void *arg, struct event_base *base, char **cause)
 {
+	struct extender *x = arg;
 	static const struct sg_informer_ops pod_ops = {pods_begin, pods_upsert, pods_remove,
 						       pods_end};
 	static const struct sg_informer_ops node_ops = {nodes_begin, nodes_upsert, nodes_remove,
@@ -311,6 +307,7 @@ static int start(struct extender *x, char **cause)
 	struct timeval minute = {60, 0};
 	char path[512];
 
+	x->base = base;
 	if (setup_metrics(x))
 		goto oom;
 	if (c->policy_path) {
@@ -365,18 +362,31 @@ static int start(struct extender *x, char **cause)
 	x->health = sg_health_new(x->base, c->health_listen, x->metrics, ready, x, cause);
 	if (!x->health)
 		return -1;
-	x->sigterm = evsignal_new(x->base, SIGTERM, signal_cb, x);
-	x->sigint = evsignal_new(x->base, SIGINT, signal_cb, x);
-	if (!x->sigterm || !x->sigint || event_add(x->sigterm, NULL) || event_add(x->sigint, NULL))
-		goto oom;
 	return 0;
 oom:
 	*cause = strdup("out of memory starting the extender");
 	return -1;
 }
 
-static void stop(struct extender *x)
+static void started(void *arg)
 {
+	struct extender *x = arg;
+	struct sg_logline l;
+
+	sg_log_begin(&l, SG_LOG_INFO, "listening");
+	sg_log_str(&l, "version", SG_VERSION);
+	sg_log_int(&l, "port", sg_server_port(x->http));
+	sg_log_int(&l, "health_port", sg_server_port(x->health));
+	sg_log_bool(&l, "tls", x->certs != NULL);
+	sg_log_str(&l, "url_prefix", x->cfg->url_prefix);
+	sg_log_str(&l, "policy", x->policy->origin);
+	sg_log_end(&l);
+}
+
+static void stop(void *arg)
+{
+	struct extender *x = arg;
+
 	sg_server_free(x->http);
 	sg_server_free(x->health);
 	sg_certs_free(x->certs);
@@ -387,10 +397,6 @@ static void stop(struct extender *x)
 	ex_nodes_free(x->nodes);
 	sg_watch_free(x->policy_watch);
 	ex_policy_free(x->policy);
-	if (x->sigterm)
-		event_free(x->sigterm);
-	if (x->sigint)
-		event_free(x->sigint);
 	if (x->prune)
 		event_free(x->prune);
 	sg_metrics_free(x->metrics);
@@ -400,42 +406,12 @@ static void stop(struct extender *x)
 
 int ex_daemon_run(const struct ex_config *c)
 {
+	static const struct sg_daemon_ops ops = {start, started, on_signal, stop};
 	struct extender x;
-	struct sg_logline l;
-	char *cause = NULL;
-	int rc = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.cfg = c;
 	sg_arena_init(&x.arena, 256u << 10, 512u << 20);
 	sg_buf_init(&x.out, 128u << 20);
-	signal(SIGPIPE, SIG_IGN);
-	x.base = sg_event_base_new();
-	if (!x.base) {
-		sg_log_error("cannot create the event loop");
-		return 1;
-	}
-	sg_log_attach(x.base);
-	if (start(&x, &cause) != 0) {
-		sg_log_error("cannot start: %s", cause ? cause : "unknown error");
-		free(cause);
-		rc = 1;
-		goto out;
-	}
-	sg_log_begin(&l, SG_LOG_INFO, "listening");
-	sg_log_str(&l, "version", SG_VERSION);
-	sg_log_int(&l, "port", sg_server_port(x.http));
-	sg_log_int(&l, "health_port", sg_server_port(x.health));
-	sg_log_bool(&l, "tls", x.certs != NULL);
-	sg_log_str(&l, "url_prefix", c->url_prefix);
-	sg_log_str(&l, "policy", x.policy->origin);
-	sg_log_end(&l);
-	event_base_dispatch(x.base);
-	sg_log_info("stopped");
-out:
-	stop(&x);
-	sg_log_attach(NULL);
-	event_base_free(x.base);
-	sg_log_shutdown();
-	return rc;
+	return sg_daemon_run(&ops, &x);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sg_json.h"
+#include "sg_map.h"
 
 #define LABEL_TEMPLATE	"agents.x-k8s.io/sandbox-template-ref-hash"
 #define LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
@@ -26,17 +27,6 @@ struct intern {
 	uint32_t nslots; /* power of two */
 	size_t bytes;
 };
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 static uint64_t hash_u64(uint64_t x);
 
@@ -73,8 +63,8 @@ static struct uidkey uid_key(const char *s)
 	if (n == 32 && strlen(s) == 36)
 		return k;
 hash:
-	k.a = hash_u64(hash_str(s));
-	k.b = hash_u64(hash_str(s) ^ 0x243f6a8885a308d3ull) ^ strlen(s);
+	k.a = hash_u64(sg_hash_str(s));
+	k.b = hash_u64(sg_hash_str(s) ^ 0x243f6a8885a308d3ull) ^ strlen(s);
 	return k;
 }
 
@@ -102,7 +92,7 @@ static uint32_t intern_find(const struct intern *t, const char *s)
 
 	if (!t->nslots)
 		return NONE;
-	for (i = (uint32_t)hash_str(s) & mask; t->slots[i]; i = (i + 1) & mask)
+	for (i = (uint32_t)sg_hash_str(s) & mask; t->slots[i]; i = (i + 1) & mask)
 		if (strcmp(t->names[t->slots[i] - 1], s) == 0)
 			return t->slots[i] - 1;
 	return NONE;
@@ -116,7 +106,7 @@ static int intern_grow(struct intern *t)
 	if (!slots)
 		return -1;
 	for (uint32_t id = 0; id < t->n; id++) {
-		uint32_t i = (uint32_t)hash_str(t->names[id]) & mask;
+		uint32_t i = (uint32_t)sg_hash_str(t->names[id]) & mask;
 
 		while (slots[i])
 			i = (i + 1) & mask;
@@ -153,7 +143,7 @@ static uint32_t intern_get(struct intern *t, const char *s)
 	id = t->n++;
 	t->names[id] = copy;
 	t->bytes += strlen(s) + 1;
-	for (i = (uint32_t)hash_str(s) & (t->nslots - 1); t->slots[i];
+	for (i = (uint32_t)sg_hash_str(s) & (t->nslots - 1); t->slots[i];
 	     i = (i + 1) & (t->nslots - 1))
 		;
 	t->slots[i] = id + 1;

@@ -1,7 +1,6 @@
 /*
  * sandbox-guard-extender: flags, then the daemon.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +8,10 @@
 
 #include "daemon.h"
 #include "policy.h"
+#include "sg_flags.h"
 #include "sg_log.h"
+
+static const char program[] = "sandbox-guard-extender";
 
 static const char usage[] =
 	"usage: sandbox-guard-extender [options]\n"
@@ -74,30 +76,6 @@ static const struct option options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static long parse_duration_ms(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		v *= 1000;
-	else
-		return -1;
-	return v > 86400000 ? -1 : (long)v;
-}
-
-static int bad_flag(const char *flag, const char *value, const char *want)
-{
-	fprintf(stderr, "sandbox-guard-extender: invalid --%s '%s': %s\n", flag, value, want);
-	return 2;
-}
-
 static int check_policy(const char *path)
 {
 	char *cause = NULL;
@@ -116,7 +94,6 @@ static int check_policy(const char *path)
 int main(int argc, char **argv)
 {
 	struct ex_config c;
-	char *end;
 	long v;
 	int opt;
 
@@ -132,7 +109,8 @@ int main(int argc, char **argv)
 			while (strlen(optarg) > 0 && optarg[strlen(optarg) - 1] == '/')
 				optarg[strlen(optarg) - 1] = '\0';
 			if (optarg[0] && optarg[0] != '/')
-				return bad_flag("url-prefix", optarg, "a path starting with /");
+				return sg_flag_invalid(program, "url-prefix", optarg,
+						       "a path starting with /");
 			c.url_prefix = optarg;
 			break;
 		case OPT_CERT:
@@ -151,25 +129,27 @@ int main(int argc, char **argv)
 			c.health_listen = optarg;
 			break;
 		case OPT_RELOAD:
-			if ((v = parse_duration_ms(optarg)) < 100)
-				return bad_flag("reload-interval", optarg, "at least 100ms");
+			if ((v = sg_flag_duration_ms(optarg)) < 100)
+				return sg_flag_invalid(program, "reload-interval", optarg,
+						       "at least 100ms");
 			c.reload_interval_ms = (int)v;
 			break;
 		case OPT_DRAIN:
-			if ((v = parse_duration_ms(optarg)) < 0)
-				return bad_flag("drain-timeout", optarg, "a duration like 10s");
+			if ((v = sg_flag_duration_ms(optarg)) < 0)
+				return sg_flag_invalid(program, "drain-timeout", optarg,
+						       "a duration like 10s");
 			c.drain_timeout_ms = (int)v;
 			break;
 		case OPT_MAX_BODY:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (*end || errno || v <= 0 || v > (1L << 30))
-				return bad_flag("max-body", optarg, "bytes, 1 to 1073741824");
+			if ((v = sg_flag_count(optarg, 1L << 30)) < 0)
+				return sg_flag_invalid(program, "max-body", optarg,
+						       "bytes, 1 to 1073741824");
 			c.max_body = (size_t)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (sg_log_parse_level(optarg) < 0)
-				return bad_flag("log-level", optarg, "debug, info, warn or error");
+				return sg_flag_invalid(program, "log-level", optarg,
+						       "debug, info, warn or error");
 			sg_log_set_level((enum sg_log_level)sg_log_parse_level(optarg));
 			break;
 		case OPT_CHECK:

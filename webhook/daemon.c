@@ -1,6 +1,5 @@
 #include "daemon.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +11,7 @@
 #include "reconcile.h"
 #include "sg_kube.h"
 #include "sg_buf.h"
+#include "sg_daemon.h"
 #include "sg_health.h"
 #include "sg_log.h"
 #include "sg_metrics.h"
@@ -35,8 +35,6 @@ struct webhook {
 	struct sg_family *requests;
 	struct sg_family *latency;
 	struct sg_family *policy_reloads;
-	struct event *sigterm;
-	struct event *sigint;
 	struct event *delay; /* the shutdown delay */
 	struct sg_kube *kube;
 	struct wh_reconciler *reconciler;
@@ -202,25 +200,19 @@ static void start_drain(evutil_socket_t fd, short what, void *arg)
 	sg_server_drain(w->https, w->cfg->drain_timeout_ms, https_drained, w);
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+static void on_signal(void *arg, int sig)
 {
 	struct webhook *w = arg;
 	struct timeval tv = {w->cfg->shutdown_delay_ms / 1000,
 			     (w->cfg->shutdown_delay_ms % 1000) * 1000};
 
-	(void)what;
-	if (w->draining) {
-		sg_log_warn("second signal %d: exiting without waiting", (int)sig);
-		event_base_loopexit(w->base, NULL);
-		return;
-	}
 	/*
 	 * Readiness turns false at once. With a shutdown delay the listener
 	 * keeps serving meanwhile, so that requests routed here before the
 	 * endpoint removal reaches every node still get answers.
 	 */
 	w->draining = true;
-	sg_log_info("signal %d: shutting down after %d ms", (int)sig, w->cfg->shutdown_delay_ms);
+	sg_log_info("signal %d: shutting down after %d ms", sig, w->cfg->shutdown_delay_ms);
 	w->delay = evtimer_new(w->base, start_drain, w);
 	if (!w->delay || evtimer_add(w->delay, &tv) != 0)
 		start_drain(-1, 0, w);
@@ -265,10 +257,13 @@ static int setup_metrics(struct webhook *w)
 				   "Open connections on the admission listener.", conns_fn, w);
 }
 
-static int start(struct webhook *w, char **cause)
+static int start(void *arg, struct event_base *base, char **cause)
 {
+	struct webhook *w = arg;
 	const struct wh_config *c = w->cfg;
 	struct sg_server_opts o;
+
+	w->base = base;
 
 	if (setup_metrics(w) != 0) {
 		*cause = strdup("out of memory setting up metrics");
@@ -328,18 +323,28 @@ static int start(struct webhook *w, char **cause)
 		if (!w->reconciler)
 			return -1;
 	}
-	w->sigterm = evsignal_new(w->base, SIGTERM, signal_cb, w);
-	w->sigint = evsignal_new(w->base, SIGINT, signal_cb, w);
-	if (!w->sigterm || !w->sigint || event_add(w->sigterm, NULL) ||
-	    event_add(w->sigint, NULL)) {
-		*cause = strdup("cannot install signal handlers");
-		return -1;
-	}
 	return 0;
 }
 
-static void stop(struct webhook *w)
+static void started(void *arg)
 {
+	struct webhook *w = arg;
+	struct sg_logline l;
+
+	sg_log_begin(&l, SG_LOG_INFO, "listening");
+	sg_log_str(&l, "version", SG_VERSION);
+	sg_log_int(&l, "port", sg_server_port(w->https));
+	sg_log_int(&l, "health_port", sg_server_port(w->health));
+	sg_log_str(&l, "listen", w->cfg->listen);
+	sg_log_str(&l, "health_listen", w->cfg->health_listen);
+	sg_log_str(&l, "policy", wh_policy_origin(w->policy));
+	sg_log_end(&l);
+}
+
+static void stop(void *arg)
+{
+	struct webhook *w = arg;
+
 	wh_reconciler_free(w->reconciler);
 	sg_kube_free(w->kube);
 	sg_server_free(w->https);
@@ -347,10 +352,6 @@ static void stop(struct webhook *w)
 	sg_certs_free(w->certs);
 	sg_watch_free(w->policy_watch);
 	wh_policy_free(w->policy);
-	if (w->sigterm)
-		event_free(w->sigterm);
-	if (w->sigint)
-		event_free(w->sigint);
 	if (w->delay)
 		event_free(w->delay);
 	sg_metrics_free(w->metrics);
@@ -360,42 +361,12 @@ static void stop(struct webhook *w)
 
 int wh_daemon_run(const struct wh_config *c)
 {
+	static const struct sg_daemon_ops ops = {start, started, on_signal, stop};
 	struct webhook w;
-	char *cause = NULL;
-	struct sg_logline l;
-	int rc = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = c;
 	sg_buf_init(&w.out, 16u << 20);
 	sg_arena_init(&w.arena, WH_ARENA_CHUNK, WH_ARENA_MAX);
-	signal(SIGPIPE, SIG_IGN);
-	w.base = sg_event_base_new();
-	if (!w.base) {
-		sg_log_error("cannot create the event loop");
-		return 1;
-	}
-	sg_log_attach(w.base);
-	if (start(&w, &cause) != 0) {
-		sg_log_error("cannot start: %s", cause ? cause : "unknown error");
-		free(cause);
-		rc = 1;
-		goto out;
-	}
-	sg_log_begin(&l, SG_LOG_INFO, "listening");
-	sg_log_str(&l, "version", SG_VERSION);
-	sg_log_int(&l, "port", sg_server_port(w.https));
-	sg_log_int(&l, "health_port", sg_server_port(w.health));
-	sg_log_str(&l, "listen", c->listen);
-	sg_log_str(&l, "health_listen", c->health_listen);
-	sg_log_str(&l, "policy", wh_policy_origin(w.policy));
-	sg_log_end(&l);
-	event_base_dispatch(w.base);
-	sg_log_info("stopped");
-out:
-	stop(&w);
-	sg_log_attach(NULL);
-	event_base_free(w.base);
-	sg_log_shutdown();
-	return rc;
+	return sg_daemon_run(&ops, &w);
 }

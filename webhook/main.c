@@ -1,15 +1,16 @@
 /*
  * sandbox-guard-webhook: flags, then the daemon.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "daemon.h"
 #include "policy.h"
+#include "sg_flags.h"
 #include "sg_log.h"
+
+static const char program[] = "sandbox-guard-webhook";
 
 static const char usage[] =
 	"usage: sandbox-guard-webhook --tls-cert=FILE --tls-key=FILE [options]\n"
@@ -91,41 +92,6 @@ static const struct option options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* Parses "250ms", "2s" or "3" (seconds) into milliseconds; -1 if invalid. */
-static long parse_duration_ms(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		v *= 1000;
-	else
-		return -1;
-	return v > 86400000 ? -1 : (long)v;
-}
-
-static long parse_count(const char *s, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return (end == s || *end || errno || v <= 0 || v > max) ? -1 : v;
-}
-
-static int bad_flag(const char *flag, const char *value, const char *want)
-{
-	fprintf(stderr, "sandbox-guard-webhook: invalid --%s '%s': %s\n", flag, value, want);
-	return 2;
-}
-
 static int check_policy(const char *path)
 {
 	char *cause = NULL;
@@ -167,43 +133,51 @@ int main(int argc, char **argv)
 			c.health_listen = optarg;
 			break;
 		case OPT_RELOAD:
-			if ((v = parse_duration_ms(optarg)) < 100)
-				return bad_flag("reload-interval", optarg, "at least 100ms");
+			if ((v = sg_flag_duration_ms(optarg)) < 100)
+				return sg_flag_invalid(program, "reload-interval", optarg,
+						       "at least 100ms");
 			c.reload_interval_ms = (int)v;
 			break;
 		case OPT_DRAIN:
-			if ((v = parse_duration_ms(optarg)) < 0)
-				return bad_flag("drain-timeout", optarg, "a duration like 20s");
+			if ((v = sg_flag_duration_ms(optarg)) < 0)
+				return sg_flag_invalid(program, "drain-timeout", optarg,
+						       "a duration like 20s");
 			c.drain_timeout_ms = (int)v;
 			break;
 		case OPT_DELAY:
-			if ((v = parse_duration_ms(optarg)) < 0)
-				return bad_flag("shutdown-delay", optarg, "a duration like 5s");
+			if ((v = sg_flag_duration_ms(optarg)) < 0)
+				return sg_flag_invalid(program, "shutdown-delay", optarg,
+						       "a duration like 5s");
 			c.shutdown_delay_ms = (int)v;
 			break;
 		case OPT_MAX_BODY:
-			if ((v = parse_count(optarg, 1L << 30)) < 0)
-				return bad_flag("max-body", optarg, "bytes, 1 to 1073741824");
+			if ((v = sg_flag_count(optarg, 1L << 30)) < 0)
+				return sg_flag_invalid(program, "max-body", optarg,
+						       "bytes, 1 to 1073741824");
 			c.max_body = (size_t)v;
 			break;
 		case OPT_MAX_CONNS:
-			if ((v = parse_count(optarg, 1000000)) < 0)
-				return bad_flag("max-connections", optarg, "1 to 1000000");
+			if ((v = sg_flag_count(optarg, 1000000)) < 0)
+				return sg_flag_invalid(program, "max-connections", optarg,
+						       "1 to 1000000");
 			c.max_conns = (int)v;
 			break;
 		case OPT_IDLE:
-			if ((v = parse_duration_ms(optarg)) < 1000)
-				return bad_flag("idle-timeout", optarg, "at least 1s");
+			if ((v = sg_flag_duration_ms(optarg)) < 1000)
+				return sg_flag_invalid(program, "idle-timeout", optarg,
+						       "at least 1s");
 			c.io_timeout_ms = (int)v;
 			break;
 		case OPT_REQUEST:
-			if ((v = parse_duration_ms(optarg)) < 100)
-				return bad_flag("request-timeout", optarg, "at least 100ms");
+			if ((v = sg_flag_duration_ms(optarg)) < 100)
+				return sg_flag_invalid(program, "request-timeout", optarg,
+						       "at least 100ms");
 			c.request_timeout_ms = (int)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (sg_log_parse_level(optarg) < 0)
-				return bad_flag("log-level", optarg, "debug, info, warn or error");
+				return sg_flag_invalid(program, "log-level", optarg,
+						       "debug, info, warn or error");
 			sg_log_set_level((enum sg_log_level)sg_log_parse_level(optarg));
 			break;
 		case OPT_RECONCILE:

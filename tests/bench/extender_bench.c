@@ -26,6 +26,7 @@
 #include "sg_arena.h"
 #include "sg_buf.h"
 #include "sg_json.h"
+#include "sg_map.h"
 
 static double now(void)
 {
@@ -50,25 +51,14 @@ static long rss_kib(void)
 	return v;
 }
 
-static unsigned fnv(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* A watch event for one warm pod, shaped like the API server's (managedFields included). */
 static void event(struct sg_buf *b, int pool, int replica, int node)
 {
 	char tmpl[16], pl[16], name[64];
 
 	snprintf(name, sizeof(name), "pool-%d", pool);
-	snprintf(tmpl, sizeof(tmpl), "%08x", fnv(name) ^ 0x5a5a5a5au);
-	snprintf(pl, sizeof(pl), "%08x", fnv(name));
+	snprintf(tmpl, sizeof(tmpl), "%08x", (unsigned)sg_hash_str(name) ^ 0x5a5a5a5au);
+	snprintf(pl, sizeof(pl), "%08x", (unsigned)sg_hash_str(name));
 	sg_buf_reset(b);
 	sg_buf_printf(
 		b,
@@ -197,7 +187,7 @@ int main(int argc, char **argv)
 		int sizes[] = {500, 5000};
 
 		snprintf(name, sizeof(name), "pool-%d", 7);
-		snprintf(tmpl, sizeof(tmpl), "%08x", fnv(name) ^ 0x5a5a5a5au);
+		snprintf(tmpl, sizeof(tmpl), "%08x", (unsigned)sg_hash_str(name) ^ 0x5a5a5a5au);
 		printf("## Decisions for a cold-start claim pod (in process, no HTTP)\n\n");
 		printf("| call | body | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n");
 		for (int s = 0; s < 2; s++) {
