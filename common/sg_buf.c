@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 void sg_buf_init(struct sg_buf *buf, size_t max)
 {
@@ -202,4 +204,46 @@ char *sg_buf_detach(struct sg_buf *buf)
 		p = strdup("");
 	sg_buf_init(buf, buf->max);
 	return p;
+}
+
+int sg_buf_read_file(struct sg_buf *buf, const char *path)
+{
+	char chunk[8192];
+	ssize_t n;
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if ((rc = sg_buf_append(buf, chunk, (size_t)n)) != 0)
+			break;
+	}
+	close(fd);
+	return rc;
+}
+
+int sg_vfailf(char **cause, const char *fmt, va_list ap)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 16384);
+	sg_buf_vprintf(&b, fmt, ap);
+	*cause = sg_buf_detach(&b);
+	return -1;
+}
+
+int sg_failf(char **cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sg_vfailf(cause, fmt, ap);
+	va_end(ap);
+	return -1;
 }

@@ -64,10 +64,24 @@ int sg_buf_json_string(struct sg_buf *buf, const char *s, size_t n);
 int sg_buf_json_str(struct sg_buf *buf, const char *s);
 
 /*
+ * Appends the whole file at path. 0, -E2BIG when the file would take the
+ * buffer past max, or another -errno from open or read. On error the
+ * buffer holds what was read so far.
+ */
+int sg_buf_read_file(struct sg_buf *buf, const char *path);
+
+/*
  * Hands the contents to the caller as a NUL-terminated string the caller
  * frees, and leaves the buffer empty. Returns NULL on allocation failure
  * (an empty buffer yields an allocated "").
  */
 char *sg_buf_detach(struct sg_buf *buf);
+
+/*
+ * Sets *cause to the formatted text (malloc'd; NULL if even that fails) and
+ * returns -1: for the "0, or -1 with *cause" functions throughout.
+ */
+int sg_failf(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sg_vfailf(char **cause, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif

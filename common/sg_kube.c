@@ -26,45 +26,18 @@
 
 /* --- configuration ---------------------------------------------------------- */
 
-static int fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **cause, const char *fmt, ...)
-{
-	struct sg_buf b;
-	va_list ap;
-
-	sg_buf_init(&b, 2048);
-	va_start(ap, fmt);
-	sg_buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	*cause = sg_buf_detach(&b);
-	return -1;
-}
-
 /* Reads a whole (small) file into a new string; NULL with errno on failure. */
 static char *read_file(const char *path, size_t *len)
 {
 	struct sg_buf b;
-	char chunk[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
 
-	if (fd < 0)
-		return NULL;
 	sg_buf_init(&b, MAX_FILE);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || sg_buf_append(&b, chunk, (size_t)n) != 0) {
-			int e = n < 0 ? errno : EFBIG;
-
-			close(fd);
-			sg_buf_release(&b);
-			errno = e;
-			return NULL;
-		}
+	if ((rc = sg_buf_read_file(&b, path)) != 0) {
+		sg_buf_release(&b);
+		errno = -rc == E2BIG ? EFBIG : -rc;
+		return NULL;
 	}
-	close(fd);
 	if (len)
 		*len = b.len;
 	return sg_buf_detach(&b);
@@ -108,7 +81,7 @@ static int load_material(const cJSON *obj, const char *field, const char *dir, c
 	if (data && data[0]) {
 		*out = b64decode(data, len);
 		if (!*out)
-			return fail(cause, "%s: %s is not valid base64", what, key);
+			return sg_failf(cause, "%s: %s is not valid base64", what, key);
 		return 0;
 	}
 	if (file && file[0]) {
@@ -118,8 +91,8 @@ static int load_material(const cJSON *obj, const char *field, const char *dir, c
 			snprintf(path, sizeof(path), "%s/%s", dir, file);
 		*out = read_file(path, len);
 		if (!*out)
-			return fail(cause, "%s: cannot read %s '%s': %s", what, field, path,
-				    strerror(errno));
+			return sg_failf(cause, "%s: cannot read %s '%s': %s", what, field, path,
+					strerror(errno));
 	}
 	return 0;
 }
@@ -149,11 +122,11 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 
 	text = read_file(path, &len);
 	if (!text)
-		return fail(cause, "cannot read kubeconfig '%s': %s", path, strerror(errno));
+		return sg_failf(cause, "cannot read kubeconfig '%s': %s", path, strerror(errno));
 	doc = sg_yaml_parse(text, len, &err);
 	free(text);
 	if (!doc) {
-		fail(cause, "kubeconfig '%s': %s", path, err);
+		sg_failf(cause, "kubeconfig '%s': %s", path, err);
 		free(err);
 		return -1;
 	}
@@ -170,12 +143,12 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 	if ((!ctx_name || !ctx_name[0]) && sg_json_count(sg_json_get(doc, "contexts")) == 1)
 		ctx_name = sg_json_str(cJSON_GetArrayItem(sg_json_get(doc, "contexts"), 0), "name");
 	if (!ctx_name || !ctx_name[0]) {
-		fail(cause, "kubeconfig '%s': no current-context", path);
+		sg_failf(cause, "kubeconfig '%s': no current-context", path);
 		goto out;
 	}
 	ctx = named(sg_json_get(doc, "contexts"), ctx_name, "context");
 	if (!ctx) {
-		fail(cause, "kubeconfig '%s': context '%s' not found", path, ctx_name);
+		sg_failf(cause, "kubeconfig '%s': context '%s' not found", path, ctx_name);
 		goto out;
 	}
 	cluster_name = sg_json_str(ctx, "cluster");
@@ -184,8 +157,8 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 		cluster_name ? named(sg_json_get(doc, "clusters"), cluster_name, "cluster") : NULL;
 	user = user_name ? named(sg_json_get(doc, "users"), user_name, "user") : NULL;
 	if (!cluster || !(s = sg_json_str(cluster, "server")) || !s[0]) {
-		fail(cause, "kubeconfig '%s': cluster of context '%s' has no server", path,
-		     ctx_name);
+		sg_failf(cause, "kubeconfig '%s': cluster of context '%s' has no server", path,
+			 ctx_name);
 		goto out;
 	}
 	c->server = strdup(s);
@@ -198,11 +171,11 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 		goto out;
 	if (user) {
 		if (sg_json_get(user, "exec") || sg_json_get(user, "auth-provider")) {
-			fail(cause,
-			     "kubeconfig '%s': user '%s' uses an exec or auth-provider plugin, "
-			     "which "
-			     "is not supported; use a token, tokenFile or client certificate",
-			     path, user_name);
+			sg_failf(cause,
+				 "kubeconfig '%s': user '%s' uses an exec or auth-provider plugin, "
+				 "which "
+				 "is not supported; use a token, tokenFile or client certificate",
+				 path, user_name);
 			goto out;
 		}
 		if ((s = sg_json_str(user, "token")) && s[0])
@@ -214,9 +187,10 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 		    load_material(user, "client-key", dir, &c->key_pem, &c->key_len, "user", cause))
 			goto out;
 		if (!c->cert_pem != !c->key_pem) {
-			fail(cause,
-			     "kubeconfig '%s': user '%s' needs both a client certificate and key",
-			     path, user_name);
+			sg_failf(cause,
+				 "kubeconfig '%s': user '%s' needs both a client certificate and "
+				 "key",
+				 path, user_name);
 			goto out;
 		}
 	}
@@ -235,8 +209,9 @@ static int load_in_cluster(struct sg_kube_config *c, char **cause)
 	char path[4096], url[512];
 
 	if (!host || !host[0] || !port || !port[0])
-		return fail(cause, "not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) "
-				   "and no --kubeconfig given");
+		return sg_failf(cause,
+				"not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) "
+				"and no --kubeconfig given");
 	if (!dir)
 		dir = SA_DIR;
 	snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
@@ -245,12 +220,12 @@ static int load_in_cluster(struct sg_kube_config *c, char **cause)
 	snprintf(path, sizeof(path), "%s/ca.crt", dir);
 	c->ca_pem = read_file(path, &c->ca_len);
 	if (!c->ca_pem)
-		return fail(cause, "cannot read the service account CA '%s': %s", path,
-			    strerror(errno));
+		return sg_failf(cause, "cannot read the service account CA '%s': %s", path,
+				strerror(errno));
 	snprintf(path, sizeof(path), "%s/token", dir);
 	if (access(path, R_OK) != 0)
-		return fail(cause, "cannot read the service account token '%s': %s", path,
-			    strerror(errno));
+		return sg_failf(cause, "cannot read the service account token '%s': %s", path,
+				strerror(errno));
 	c->token_file = strdup(path);
 	c->source = strdup("in-cluster service account");
 	return 0;
@@ -471,7 +446,7 @@ struct sg_kube *sg_kube_new(struct event_base *base, const struct sg_kube_config
 
 	if (!curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			fail(cause, "cannot initialise libcurl");
+			sg_failf(cause, "cannot initialise libcurl");
 			return NULL;
 		}
 		curl_ready = true;
@@ -513,7 +488,7 @@ struct sg_kube *sg_kube_new(struct event_base *base, const struct sg_kube_config
 	snprintf(k->user_agent, sizeof(k->user_agent), "sandbox-guard/%s", SG_VERSION);
 	return k;
 oom:
-	fail(cause, "out of memory creating the API client");
+	sg_failf(cause, "out of memory creating the API client");
 	sg_kube_free(k);
 	return NULL;
 }

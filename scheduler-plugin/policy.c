@@ -1,12 +1,10 @@
 #include "policy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "sg_buf.h"
 #include "sg_json.h"
@@ -25,14 +23,11 @@ static struct ex_policy *fail(struct ex_policy *p, char **cause, const char *fmt
 
 static struct ex_policy *fail(struct ex_policy *p, char **cause, const char *fmt, ...)
 {
-	struct sg_buf b;
 	va_list ap;
 
-	sg_buf_init(&b, 2048);
 	va_start(ap, fmt);
-	sg_buf_vprintf(&b, fmt, ap);
+	sg_vfailf(cause, fmt, ap);
 	va_end(ap);
-	*cause = sg_buf_detach(&b);
 	ex_policy_free(p);
 	return NULL;
 }
@@ -146,25 +141,15 @@ struct ex_policy *ex_policy_parse(const char *text, size_t len, const char *orig
 struct ex_policy *ex_policy_load(const char *path, char **cause)
 {
 	struct sg_buf b;
-	char chunk[8192];
-	ssize_t n;
 	struct ex_policy *p;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
 
-	if (fd < 0)
-		return fail(NULL, cause, "cannot open policy '%s': %s", path, strerror(errno));
 	sg_buf_init(&b, MAX_SIZE);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || sg_buf_append(&b, chunk, (size_t)n) != 0) {
-			close(fd);
-			sg_buf_release(&b);
-			return fail(NULL, cause, "cannot read policy '%s': %s", path,
-				    n < 0 ? strerror(errno) : "larger than 1 MiB");
-		}
+	if ((rc = sg_buf_read_file(&b, path)) != 0) {
+		sg_buf_release(&b);
+		return fail(NULL, cause, "cannot read policy '%s': %s", path,
+			    rc == -E2BIG ? "larger than 1 MiB" : strerror(-rc));
 	}
-	close(fd);
 	p = ex_policy_parse(b.data ? b.data : "", b.len, path, cause);
 	sg_buf_release(&b);
 	return p;

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -95,4 +96,40 @@ Test(buf, detach_hands_over_ownership)
 	cr_assert_null(b.data);
 	cr_assert_eq(b.len, 0);
 	free(s);
+}
+
+Test(buf, read_file)
+{
+	char path[] = "/tmp/sg-test-buf-XXXXXX";
+	int fd = mkstemp(path);
+	struct sg_buf b;
+	char big[20000];
+
+	cr_assert_geq(fd, 0);
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+	close(fd);
+
+	sg_buf_init(&b, sizeof(big));
+	cr_expect_eq(sg_buf_read_file(&b, path), 0);
+	cr_expect_eq(b.len, sizeof(big), "a file over several reads arrives whole");
+	sg_buf_release(&b);
+
+	sg_buf_init(&b, sizeof(big) - 1);
+	cr_expect_eq(sg_buf_read_file(&b, path), -E2BIG, "one byte past the cap");
+	sg_buf_release(&b);
+
+	unlink(path);
+	cr_expect_eq(sg_buf_read_file(&b, path), -ENOENT);
+	cr_expect_eq(sg_buf_read_file(&b, "/"), -EISDIR);
+	sg_buf_release(&b);
+}
+
+Test(buf, failf)
+{
+	char *cause = NULL;
+
+	cr_expect_eq(sg_failf(&cause, "bad %s at %d", "thing", 7), -1);
+	cr_expect_str_eq(cause, "bad thing at 7");
+	free(cause);
 }
