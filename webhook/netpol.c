@@ -706,10 +706,21 @@ static long block_outside(const cJSON *block, const cJSON *ports, bool ingress,
 			  const struct envrules *er, struct wh_iprange *gap)
 {
 	struct ipset mine = {0}, allowed = {0};
+	struct wh_iprange mapped;
 	const cJSON *ep;
 	long n;
 
 	if (ipset_add_block(&mine, block) != 0) {
+		ipset_release(&mine);
+		return -1;
+	}
+	/*
+	 * IPv4-mapped addresses (::ffff:0:0/96) reach nothing of their own: a socket that
+	 * connects to one sends IPv4, which the IPv4 rules govern. kube-apiserver refuses them
+	 * in a NetworkPolicy, so no policy (ours included) can except them from ::/0.
+	 */
+	if (wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 &&
+	    ipset_subtract(&mine, mapped.family, mapped.lo, mapped.hi) != 0) {
 		ipset_release(&mine);
 		return -1;
 	}

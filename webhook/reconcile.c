@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "netpol.h"
 #include "policy.h"
 #include "sg_buf.h"
 #include "sg_json.h"
@@ -109,6 +110,45 @@ static void enqueue(struct target *t)
 	event_active(r->kick, EV_TIMEOUT, 0);
 }
 
+/*
+ * kube-apiserver (1.33 and later) refuses IPv4-mapped IPv6 CIDRs in a
+ * NetworkPolicy ("must not have an IPv4-mapped IPv6 address"). The default
+ * profile does not list ::ffff:0:0/96, but a custom profile may; such
+ * excepts are left out of the policy we apply: a connection to a mapped
+ * address leaves as IPv4, which the IPv4 rules govern.
+ */
+static bool ipv4_mapped(const char *cidr)
+{
+	struct wh_iprange r, mapped;
+
+	return wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
+	       wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 && r.lo >= mapped.lo &&
+	       r.lo <= mapped.hi;
+}
+
+static void drop_mapped_excepts(cJSON *rules, const char *peers)
+{
+	cJSON *rule, *peer;
+
+	cJSON_ArrayForEach(rule, rules)
+	{
+		cJSON_ArrayForEach(peer, cJSON_GetObjectItemCaseSensitive(rule, peers))
+		{
+			cJSON *block = cJSON_GetObjectItemCaseSensitive(peer, "ipBlock");
+			cJSON *except = cJSON_GetObjectItemCaseSensitive(block, "except");
+
+			for (int i = cJSON_GetArraySize(except) - 1; i >= 0; i--) {
+				cJSON *e = cJSON_GetArrayItem(except, i);
+
+				if (cJSON_IsString(e) && ipv4_mapped(e->valuestring))
+					cJSON_DeleteItemFromArray(except, i);
+			}
+			if (except && cJSON_GetArraySize(except) == 0)
+				cJSON_DeleteItemFromObjectCaseSensitive(block, "except");
+		}
+	}
+}
+
 /* The desired NetworkPolicy for t, as an apply body. 0, or -1 if the profile is unknown. */
 static int desired(const struct wh_reconciler *r, const struct target *t, struct sg_buf *b)
 {
@@ -142,6 +182,8 @@ static int desired(const struct wh_reconciler *r, const struct target *t, struct
 	cJSON_AddItemToArray(types, cJSON_CreateString("Egress"));
 	ing = pr->rules.ingress ? cJSON_Duplicate(pr->rules.ingress, true) : cJSON_CreateArray();
 	egr = pr->rules.egress ? cJSON_Duplicate(pr->rules.egress, true) : cJSON_CreateArray();
+	drop_mapped_excepts(ing, "from");
+	drop_mapped_excepts(egr, "to");
 	cJSON_AddItemToObject(spec, "ingress", ing);
 	cJSON_AddItemToObject(spec, "egress", egr);
 	if (pr->rules.dns && dns->peer) {

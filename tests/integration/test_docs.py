@@ -46,3 +46,23 @@ def test_default_policy_in_docs_is_the_real_one():
                          capture_output=True, text=True, check=True).stdout
     first = next(json_blocks("policy.md"))
     assert json.loads(first) == json.loads(out), "docs/policy.md shows an outdated default"
+
+
+def configmap_policy(path):
+    """The policy.json of a ConfigMap manifest (a literal block, indented)."""
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    m = re.search(r"\n  policy\.json: \|\n((?:    .*\n|\n)+)", text)
+    assert m, "%s has no policy.json block" % path
+    return json.loads(m.group(1))
+
+
+@pytest.mark.parametrize("daemon,path", [
+    ("webhook", "manifests/base/policy-configmap.yaml"),
+    ("extender", "manifests/extender/policy-configmap.yaml"),
+])
+def test_manifest_policy_is_the_built_in_default(daemon, path):
+    """The shipped ConfigMaps say they hold the built-in default: they do."""
+    out = subprocess.run([binary("sandbox-guard-" + daemon), "--print-default-policy"],
+                         capture_output=True, text=True, check=True).stdout
+    assert configmap_policy(path) == json.loads(out), "%s differs from the built-in policy" % path
