@@ -12,6 +12,10 @@
 #                  on failure it is always kept and its path printed.
 #   SG_E2E_WORKDIR where run directories are created (default: system temp dir).
 #   GOTEST_FLAGS   extra `go test` flags, e.g. "-v -run TestSmoke".
+#   SG_E2E_BUILD_DAEMONS=0  do not (re)build the daemons in SG_BUILD_DIR.
+#   SG_PYTHON      Python (>= 3.11) for TestPythonSDK's venv (default python3).
+#   SG_E2E_BENCH=1 also print the figures (TestBench).
+#   SG_E2E_CAPTURE=DIR  also capture AdmissionReview fixtures into DIR.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -20,6 +24,18 @@ export SG_E2E_BIN="${SG_E2E_BIN:-${HOME}/.cache/sandbox-guard/e2e/bin}"
 export SG_BUILD_DIR="${SG_BUILD_DIR:-$(cd "$here/../.." && pwd)/build}"
 
 "$here/build.sh"
+
+# The Sandbox Guard daemons the scenarios run: bring them up to date (a stale
+# binary would test old code). A missing build directory is configured the
+# README's way; without cmake/ninja the scenario tests skip themselves.
+if [ "${SG_E2E_BUILD_DAEMONS:-1}" != 0 ] && command -v ninja >/dev/null; then
+  if [ ! -f "$SG_BUILD_DIR/build.ninja" ] && command -v cmake >/dev/null; then
+    cmake -S "$here/../.." -B "$SG_BUILD_DIR" -G Ninja >/dev/null
+  fi
+  if [ -f "$SG_BUILD_DIR/build.ninja" ]; then
+    ninja -C "$SG_BUILD_DIR" sandbox-guard-webhook sandbox-guard-extender >/dev/null
+  fi
+fi
 
 cd "$here"
 # shellcheck disable=SC2086

@@ -485,6 +485,15 @@ func (c *Cluster) startScheduler(extenders []Extender) error {
 	return c.waitProcess(p, HTTPSReady(fmt.Sprintf("https://127.0.0.1:%d/readyz", c.schedulerPort), nil))
 }
 
+// StopScheduler stops kube-scheduler: new pods stay pending until
+// RestartScheduler starts it again (for measuring how fast it drains a
+// backlog).
+func (c *Cluster) StopScheduler() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scheduler.Stop(10 * time.Second)
+}
+
 // RestartScheduler stops kube-scheduler and starts it again with a new
 // extender list (for example once a test has started its extender and knows
 // its port). Pods keep their bindings.
