@@ -1,7 +1,6 @@
 #include "netpol.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -885,33 +884,18 @@ bool wh_netpol_selects_sandboxes(const cJSON *pod_selector)
 
 /* --- policy-side checks ------------------------------------------------------------ */
 
-static int fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **cause, const char *fmt, ...)
-{
-	struct sg_buf b;
-	va_list ap;
-
-	sg_buf_init(&b, 4096);
-	va_start(ap, fmt);
-	sg_buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	*cause = sg_buf_detach(&b);
-	return -1;
-}
-
 static int check_selector(const cJSON *sel, const char *where, char **cause)
 {
 	struct selector s;
 
 	if (!cJSON_IsObject(sel))
-		return fail(cause, "%s must be a label selector object", where);
+		return sg_failf(cause, "%s must be a label selector object", where);
 	selector_parse(sel, &s);
 	if (!s.valid)
-		return fail(cause, "%s is not a valid label selector", where);
+		return sg_failf(cause, "%s is not a valid label selector", where);
 	for (size_t i = 0; i < s.n; i++)
 		if ((s.r[i].op == OP_IN || s.r[i].op == OP_NOTIN) && !req_nonempty(&s.r[i]))
-			return fail(cause, "%s: operator In/NotIn needs values", where);
+			return sg_failf(cause, "%s: operator In/NotIn needs values", where);
 	return 0;
 }
 
@@ -921,27 +905,28 @@ int wh_netpeer_check(const cJSON *peer, const char *where, char **cause)
 	char w[512];
 
 	if (!cJSON_IsObject(peer))
-		return fail(cause, "%s must be an object", where);
+		return sg_failf(cause, "%s must be an object", where);
 	if (ip) {
 		struct wh_iprange r, x;
 
 		if (sg_json_get(peer, "podSelector") || sg_json_get(peer, "namespaceSelector"))
-			return fail(cause, "%s: ipBlock cannot be combined with selectors", where);
+			return sg_failf(cause, "%s: ipBlock cannot be combined with selectors",
+					where);
 		if (!sg_json_str(ip, "cidr") || wh_cidr_parse(sg_json_str(ip, "cidr"), &r))
-			return fail(cause, "%s.ipBlock.cidr is not a CIDR", where);
+			return sg_failf(cause, "%s.ipBlock.cidr is not a CIDR", where);
 		cJSON_ArrayForEach(e, sg_json_arr(ip, "except"))
 		{
 			if (!cJSON_IsString(e) || wh_cidr_parse(e->valuestring, &x) ||
 			    x.family != r.family || x.lo < r.lo || x.hi > r.hi)
-				return fail(cause,
-					    "%s.ipBlock.except: '%s' is not a CIDR inside %s",
-					    where, cJSON_IsString(e) ? e->valuestring : "?",
-					    sg_json_str(ip, "cidr"));
+				return sg_failf(cause,
+						"%s.ipBlock.except: '%s' is not a CIDR inside %s",
+						where, cJSON_IsString(e) ? e->valuestring : "?",
+						sg_json_str(ip, "cidr"));
 		}
 		return 0;
 	}
 	if (!sg_json_get(peer, "podSelector") && !sg_json_get(peer, "namespaceSelector"))
-		return fail(cause, "%s needs ipBlock, podSelector or namespaceSelector", where);
+		return sg_failf(cause, "%s needs ipBlock, podSelector or namespaceSelector", where);
 	snprintf(w, sizeof(w), "%s.podSelector", where);
 	if (sg_json_get(peer, "podSelector") &&
 	    check_selector(sg_json_get(peer, "podSelector"), w, cause))
@@ -958,21 +943,22 @@ int wh_netports_check(const cJSON *ports, const char *where, char **cause)
 	const cJSON *p;
 
 	if (ports && !cJSON_IsArray(ports))
-		return fail(cause, "%s must be an array", where);
+		return sg_failf(cause, "%s must be an array", where);
 	cJSON_ArrayForEach(p, ports)
 	{
 		const cJSON *port = sg_json_get(p, "port"), *end = sg_json_get(p, "endPort");
 		const char *proto = proto_of(p);
 
 		if (strcmp(proto, "TCP") && strcmp(proto, "UDP") && strcmp(proto, "SCTP"))
-			return fail(cause, "%s: protocol '%s' is not TCP, UDP or SCTP", where,
-				    proto);
+			return sg_failf(cause, "%s: protocol '%s' is not TCP, UDP or SCTP", where,
+					proto);
 		if (port && !cJSON_IsString(port) &&
 		    !(cJSON_IsNumber(port) && port->valuedouble >= 1 && port->valuedouble <= 65535))
-			return fail(cause, "%s: port must be 1-65535 or a port name", where);
+			return sg_failf(cause, "%s: port must be 1-65535 or a port name", where);
 		if (end && (!cJSON_IsNumber(port) || !cJSON_IsNumber(end) ||
 			    end->valuedouble < port->valuedouble || end->valuedouble > 65535))
-			return fail(cause, "%s: endPort needs a numeric port not above it", where);
+			return sg_failf(cause, "%s: endPort needs a numeric port not above it",
+					where);
 	}
 	return 0;
 }
@@ -984,12 +970,12 @@ int wh_netrules_parse(const cJSON *obj, const char *where, struct wh_netrules *o
 
 	memset(out, 0, sizeof(*out));
 	if (!cJSON_IsObject(obj))
-		return fail(cause, "%s must be an object", where);
+		return sg_failf(cause, "%s must be an object", where);
 	cJSON_ArrayForEach(it, obj)
 	{
 		if (strcmp(it->string, "ingress") && strcmp(it->string, "egress") &&
 		    strcmp(it->string, "dns") && strcmp(it->string, "allowUnmanagedTemplates"))
-			return fail(cause, "unknown field '%s' in %s", it->string, where);
+			return sg_failf(cause, "unknown field '%s' in %s", it->string, where);
 	}
 	for (int d = 0; d < 2; d++) {
 		const cJSON *rules = sg_json_get(obj, dirs[d]), *rule, *peer;
@@ -998,7 +984,7 @@ int wh_netrules_parse(const cJSON *obj, const char *where, struct wh_netrules *o
 		if (!rules)
 			continue;
 		if (!cJSON_IsArray(rules))
-			return fail(cause, "%s.%s must be an array of rules", where, dirs[d]);
+			return sg_failf(cause, "%s.%s must be an array of rules", where, dirs[d]);
 		cJSON_ArrayForEach(rule, rules)
 		{
 			const char *pk = d == 0 ? "from" : "to";
@@ -1008,12 +994,12 @@ int wh_netrules_parse(const cJSON *obj, const char *where, struct wh_netrules *o
 			cJSON_ArrayForEach(it, rule)
 			{
 				if (strcmp(it->string, pk) && strcmp(it->string, "ports"))
-					return fail(cause, "unknown field '%s' in %s.%s[%d]",
-						    it->string, where, dirs[d], i);
+					return sg_failf(cause, "unknown field '%s' in %s.%s[%d]",
+							it->string, where, dirs[d], i);
 			}
 			if (sg_json_get(rule, pk) && !sg_json_arr(rule, pk))
-				return fail(cause, "%s.%s[%d].%s must be an array", where, dirs[d],
-					    i, pk);
+				return sg_failf(cause, "%s.%s[%d].%s must be an array", where,
+						dirs[d], i, pk);
 			cJSON_ArrayForEach(peer, sg_json_arr(rule, pk))
 			{
 				snprintf(w, sizeof(w), "%s.%s[%d].%s[%d]", where, dirs[d], i, pk,
@@ -1033,7 +1019,7 @@ int wh_netrules_parse(const cJSON *obj, const char *where, struct wh_netrules *o
 	}
 	it = sg_json_get(obj, "dns");
 	if (it && !cJSON_IsBool(it))
-		return fail(cause, "%s.dns must be true or false", where);
+		return sg_failf(cause, "%s.dns must be true or false", where);
 	out->dns = cJSON_IsTrue(it);
 	return 0;
 }
@@ -1052,7 +1038,7 @@ bool wh_netrules_within(const struct wh_netrules *rules, const struct wh_netrule
 		wh_violation(&v, "dns: the envelope does not allow DNS to the cluster resolver");
 	ok = v.n == 0;
 	if (!ok)
-		fail(cause, "%s", v.items[0]);
+		sg_failf(cause, "%s", v.items[0]);
 	wh_violations_release(&v);
 	return ok;
 }

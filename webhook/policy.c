@@ -2,13 +2,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "sg_buf.h"
 #include "sg_json.h"
@@ -115,21 +112,6 @@ struct wh_policy {
 	struct wh_dns dns;
 };
 
-static int fail(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **cause, const char *fmt, ...)
-{
-	struct sg_buf b;
-	va_list ap;
-
-	sg_buf_init(&b, 4096);
-	va_start(ap, fmt);
-	sg_buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	*cause = sg_buf_detach(&b);
-	return -EINVAL;
-}
-
 bool wh_in_list(const cJSON *arr, const char *s)
 {
 	return s && sg_json_arr_has_str(arr, s);
@@ -189,7 +171,7 @@ static int only_keys(const cJSON *obj, const char *where, const char *const *all
 	const cJSON *it;
 
 	if (!cJSON_IsObject(obj))
-		return fail(cause, "%s must be an object", where);
+		return sg_failf(cause, "%s must be an object", where);
 	cJSON_ArrayForEach(it, obj)
 	{
 		const char *const *a;
@@ -198,7 +180,7 @@ static int only_keys(const cJSON *obj, const char *where, const char *const *all
 			if (strcmp(*a, it->string) == 0)
 				break;
 		if (!*a)
-			return fail(cause, "unknown field '%s' in %s", it->string, where);
+			return sg_failf(cause, "unknown field '%s' in %s", it->string, where);
 	}
 	return 0;
 }
@@ -210,7 +192,7 @@ static int get_bool(const cJSON *obj, const char *key, const char *where, bool *
 	if (!it)
 		return 0;
 	if (!cJSON_IsBool(it))
-		return fail(cause, "%s.%s must be true or false", where, key);
+		return sg_failf(cause, "%s.%s must be true or false", where, key);
 	*out = cJSON_IsTrue(it);
 	return 0;
 }
@@ -223,7 +205,7 @@ static int get_str(const cJSON *obj, const char *key, const char *where, const c
 	if (!it)
 		return 0;
 	if (!cJSON_IsString(it))
-		return fail(cause, "%s.%s must be a string", where, key);
+		return sg_failf(cause, "%s.%s must be a string", where, key);
 	*out = it->valuestring;
 	return 0;
 }
@@ -236,11 +218,12 @@ static int get_str_array(const cJSON *obj, const char *key, const char *where, c
 	if (!it)
 		return 0;
 	if (!cJSON_IsArray(it))
-		return fail(cause, "%s.%s must be an array of strings", where, key);
+		return sg_failf(cause, "%s.%s must be an array of strings", where, key);
 	cJSON_ArrayForEach(e, it)
 	{
 		if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
-			return fail(cause, "%s.%s must hold only non-empty strings", where, key);
+			return sg_failf(cause, "%s.%s must hold only non-empty strings", where,
+					key);
 	}
 	*out = it;
 	return 0;
@@ -261,7 +244,7 @@ static int parse_mode(const cJSON *obj, const char *where, enum wh_mode *mode, c
 	else if (strcmp(s, "audit") == 0)
 		*mode = WH_AUDIT;
 	else
-		return fail(cause, "%s.mode is '%s'; use enforce, warn or audit", where, s);
+		return sg_failf(cause, "%s.mode is '%s'; use enforce, warn or audit", where, s);
 	return 0;
 }
 
@@ -275,11 +258,11 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 	char w[512];
 
 	if (!cJSON_IsObject(sched))
-		return fail(cause, "%s must be an object", where);
+		return sg_failf(cause, "%s must be an object", where);
 	p->nsched = (size_t)sg_json_count(sched);
 	p->sched = calloc(p->nsched ? p->nsched : 1, sizeof(*p->sched));
 	if (!p->sched)
-		return fail(cause, "out of memory");
+		return sg_failf(cause, "out of memory");
 	p->nsched = 0;
 	cJSON_ArrayForEach(rt, sched)
 	{
@@ -292,20 +275,21 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 		it = sg_json_get(rt, "nodeSelector");
 		if (it) {
 			if (!cJSON_IsObject(it))
-				return fail(cause, "%s.nodeSelector must be an object of strings",
-					    w);
+				return sg_failf(cause,
+						"%s.nodeSelector must be an object of strings", w);
 			cJSON_ArrayForEach(t, it)
 			{
 				if (!cJSON_IsString(t))
-					return fail(cause, "%s.nodeSelector.%s must be a string", w,
-						    t->string);
+					return sg_failf(cause,
+							"%s.nodeSelector.%s must be a string", w,
+							t->string);
 			}
 			s->node_selector = it;
 		}
 		it = sg_json_get(rt, "tolerations");
 		if (it) {
 			if (!cJSON_IsArray(it))
-				return fail(cause, "%s.tolerations must be an array", w);
+				return sg_failf(cause, "%s.tolerations must be an array", w);
 			cJSON_ArrayForEach(t, it)
 			{
 				const cJSON *f;
@@ -317,9 +301,9 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 					bool num = strcmp(f->string, "tolerationSeconds") == 0;
 
 					if (num ? !cJSON_IsNumber(f) : !cJSON_IsString(f))
-						return fail(cause,
-							    "%s.tolerations: %s must be a %s", w,
-							    f->string, num ? "number" : "string");
+						return sg_failf(
+							cause, "%s.tolerations: %s must be a %s", w,
+							f->string, num ? "number" : "string");
 				}
 			}
 			s->tolerations = it;
@@ -338,25 +322,25 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 
 	if (profiles) {
 		if (!cJSON_IsObject(profiles) || sg_json_count(profiles) == 0)
-			return fail(cause, "%s.network.profiles must name at least one profile",
-				    where);
+			return sg_failf(cause, "%s.network.profiles must name at least one profile",
+					where);
 		free(p->profiles);
 		p->nprofiles = 0;
 		p->profiles = calloc((size_t)sg_json_count(profiles), sizeof(*p->profiles));
 		if (!p->profiles)
-			return fail(cause, "out of memory");
+			return sg_failf(cause, "out of memory");
 		cJSON_ArrayForEach(it, profiles)
 		{
 			struct wh_profile *pr = &p->profiles[p->nprofiles];
 
 			snprintf(w, sizeof(w), "%.200s.network.profiles.%.200s", where, it->string);
 			if (!valid_label_value(it->string))
-				return fail(cause, "%s: a profile name must be a valid label value",
-					    w);
+				return sg_failf(
+					cause, "%s: a profile name must be a valid label value", w);
 			pr->name = it->string;
 			if (sg_json_get(it, "allowUnmanagedTemplates"))
-				return fail(cause, "unknown field 'allowUnmanagedTemplates' in %s",
-					    w);
+				return sg_failf(cause,
+						"unknown field 'allowUnmanagedTemplates' in %s", w);
 			if (wh_netrules_parse(it, w, &pr->rules, cause))
 				return -EINVAL;
 			p->nprofiles++;
@@ -373,7 +357,7 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 		cJSON_DeleteItemFromObjectCaseSensitive(p->dns.peer, "ports");
 		p->dns.ports = cJSON_Duplicate(sg_json_get(dns, "ports"), true);
 		if (!p->dns.peer)
-			return fail(cause, "out of memory");
+			return sg_failf(cause, "out of memory");
 		if (!p->dns.ports)
 			p->dns.ports = cJSON_CreateArray();
 	}
@@ -462,8 +446,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 				return -EINVAL;
 			au = sg_json_get(env, "allowUnmanagedTemplates");
 			if (au && !cJSON_IsBool(au))
-				return fail(cause,
-					    "%s.allowUnmanagedTemplates must be true or false", w);
+				return sg_failf(cause,
+						"%s.allowUnmanagedTemplates must be true or false",
+						w);
 			r->allow_unmanaged = cJSON_IsTrue(au);
 		}
 		if (top && parse_network_top(p, net, where, cause))
@@ -488,12 +473,13 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 	char list[512];
 
 	if (sg_json_count(r->runtime_allowed) == 0)
-		return fail(cause, "%s: runtimeClass.allowed must name at least one RuntimeClass",
-			    where);
+		return sg_failf(cause,
+				"%s: runtimeClass.allowed must name at least one RuntimeClass",
+				where);
 	cJSON_ArrayForEach(it, r->runtime_allowed)
 	{
 		if (!valid_dns_subdomain(it->valuestring))
-			return fail(
+			return sg_failf(
 				cause,
 				"%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
 				where, it->valuestring);
@@ -501,25 +487,27 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 	if (r->runtime_default && r->runtime_default[0] &&
 	    !wh_in_list(r->runtime_allowed, r->runtime_default)) {
 		wh_list_text(r->runtime_allowed, list, sizeof(list));
-		return fail(cause,
-			    "%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
-			    where, r->runtime_default, list);
+		return sg_failf(cause,
+				"%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
+				where, r->runtime_default, list);
 	}
 	if (r->scheduler_name && r->scheduler_name[0] && !valid_dns_subdomain(r->scheduler_name))
-		return fail(cause, "%s: schedulerName '%s' is not a valid scheduler name", where,
-			    r->scheduler_name);
+		return sg_failf(cause, "%s: schedulerName '%s' is not a valid scheduler name",
+				where, r->scheduler_name);
 	if (!r->default_profile || !valid_label_value(r->default_profile))
-		return fail(cause, "%s: network.defaultProfile must be a valid label value", where);
+		return sg_failf(cause, "%s: network.defaultProfile must be a valid label value",
+				where);
 	cJSON_ArrayForEach(it, r->allowed_profiles)
 	{
 		if (!valid_label_value(it->valuestring))
-			return fail(cause,
-				    "%s: network.allowedProfiles: '%s' is not a valid label value",
-				    where, it->valuestring);
+			return sg_failf(
+				cause,
+				"%s: network.allowedProfiles: '%s' is not a valid label value",
+				where, it->valuestring);
 	}
 	if (!wh_in_list(r->allowed_profiles, r->default_profile)) {
 		wh_list_text(r->allowed_profiles, list, sizeof(list));
-		return fail(
+		return sg_failf(
 			cause,
 			"%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
 			where, r->default_profile, list);
@@ -531,12 +519,13 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 		char *why = NULL;
 
 		if (!pr)
-			return fail(cause,
-				    "%s: network profile '%s' is not defined in network.profiles",
-				    where, it->valuestring);
+			return sg_failf(
+				cause,
+				"%s: network profile '%s' is not defined in network.profiles",
+				where, it->valuestring);
 		if (!wh_netrules_within(&pr->rules, &r->envelope, &p->dns, &why)) {
-			fail(cause, "%s: network profile '%s' goes beyond the envelope: %s", where,
-			     it->valuestring, why);
+			sg_failf(cause, "%s: network profile '%s' goes beyond the envelope: %s",
+				 where, it->valuestring, why);
 			free(why);
 			return -EINVAL;
 		}
@@ -577,14 +566,14 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 	}
 	nss = sg_json_get(root, "namespaces");
 	if (nss && !cJSON_IsObject(nss))
-		return fail(cause, "%s.namespaces must be an object keyed by namespace name",
-			    where);
+		return sg_failf(cause, "%s.namespaces must be an object keyed by namespace name",
+				where);
 	if (!nss || sg_json_count(nss) == 0 || root == p->defaults)
 		return 0;
 	free(p->ns);
 	p->ns = calloc((size_t)sg_json_count(nss), sizeof(*p->ns));
 	if (!p->ns)
-		return fail(cause, "out of memory");
+		return sg_failf(cause, "out of memory");
 	p->nns = 0;
 	cJSON_ArrayForEach(it, nss)
 	{
@@ -592,12 +581,12 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 
 		if (!valid_dns_subdomain(it->string) || strlen(it->string) > 63 ||
 		    strchr(it->string, '.'))
-			return fail(cause, "%s.namespaces: '%s' is not a valid namespace name",
-				    where, it->string);
+			return sg_failf(cause, "%s.namespaces: '%s' is not a valid namespace name",
+					where, it->string);
 		for (size_t i = 0; i < p->nns; i++)
 			if (strcmp(p->ns[i].name, it->string) == 0)
-				return fail(cause, "%s.namespaces: '%s' appears twice", where,
-					    it->string);
+				return sg_failf(cause, "%s.namespaces: '%s' appears twice", where,
+						it->string);
 		snprintf(w, sizeof(w), "%s.namespaces.%s", where, it->string);
 		n->name = it->string;
 		n->rules = p->global; /* inherit, then override */
@@ -620,7 +609,7 @@ struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *orig
 	}
 	p->defaults = sg_json_parse(wh_default_policy_json, strlen(wh_default_policy_json), &err);
 	if (!p->defaults) {
-		fail(cause, "built-in default policy: %s", err);
+		sg_failf(cause, "built-in default policy: %s", err);
 		goto out;
 	}
 	/* The built-in default sets every field, so every pointer below is filled. */
@@ -628,11 +617,11 @@ struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *orig
 		goto out;
 	p->root = sg_json_parse(text, len, &err);
 	if (!p->root) {
-		fail(cause, "%s: %s", origin, err);
+		sg_failf(cause, "%s: %s", origin, err);
 		goto out;
 	}
 	if (!cJSON_IsObject(p->root)) {
-		fail(cause, "%s: the policy must be a JSON object", origin);
+		sg_failf(cause, "%s: the policy must be a JSON object", origin);
 		goto out;
 	}
 	if (parse_top(p, p->root, "policy", cause))
@@ -657,7 +646,7 @@ prefix:
 	{
 		char *inner = *cause;
 
-		fail(cause, "%s: %s", origin, inner);
+		sg_failf(cause, "%s: %s", origin, inner);
 		free(inner);
 	}
 out:
@@ -670,37 +659,21 @@ struct wh_policy *wh_policy_load(const char *path, char **cause)
 {
 	struct wh_policy *p;
 	struct sg_buf b;
-	char chunk[8192];
-	ssize_t n;
-	int fd;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail(cause, "cannot open policy '%s': %s", path, strerror(errno));
+	sg_buf_init(&b, WH_POLICY_MAX_SIZE);
+	if ((rc = sg_buf_read_file(&b, path)) != 0) {
+		if (rc == -E2BIG)
+			sg_failf(cause, "policy '%s' is larger than %u bytes", path,
+				 WH_POLICY_MAX_SIZE);
+		else
+			sg_failf(cause, "cannot read policy '%s': %s", path, strerror(-rc));
+		sg_buf_release(&b);
 		return NULL;
 	}
-	sg_buf_init(&b, WH_POLICY_MAX_SIZE);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			fail(cause, "cannot read policy '%s': %s", path, strerror(errno));
-			goto fail;
-		}
-		if (sg_buf_append(&b, chunk, (size_t)n) != 0) {
-			fail(cause, "policy '%s' is larger than %u bytes", path,
-			     WH_POLICY_MAX_SIZE);
-			goto fail;
-		}
-	}
-	close(fd);
 	p = wh_policy_parse(b.data ? b.data : "", b.len, path, cause);
 	sg_buf_release(&b);
 	return p;
-fail:
-	close(fd);
-	sg_buf_release(&b);
-	return NULL;
 }
 
 void wh_policy_free(struct wh_policy *p)
