@@ -53,12 +53,12 @@ struct extender {
 void ex_config_init(struct ex_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->listen = "0.0.0.0:8888";
-	c->health_listen = "0.0.0.0:8081";
+	c->common.listen = "0.0.0.0:8888";
+	c->common.health_listen = "0.0.0.0:8081";
 	c->url_prefix = "";
-	c->reload_interval_ms = 2000;
-	c->drain_timeout_ms = 10000;
-	c->max_body = 64u << 20;
+	c->common.reload_interval_ms = 2000;
+	c->common.drain_timeout_ms = 10000;
+	c->common.max_body = 64u << 20;
 }
 
 static double now_s(void)
@@ -182,7 +182,7 @@ static void policy_changed(void *arg)
 {
 	struct extender *x = arg;
 	char *cause = NULL;
-	struct ex_policy *p = ex_policy_load(x->cfg->policy_path, &cause);
+	struct ex_policy *p = ex_policy_load(x->cfg->common.policy_path, &cause);
 	const char *v[1];
 
 	if (!p) {
@@ -196,7 +196,7 @@ static void policy_changed(void *arg)
 	x->policy = p;
 	v[0] = "ok";
 	sg_family_add(x->policy_reloads, v, 1);
-	sg_log_info("policy reloaded from '%s'", x->cfg->policy_path);
+	sg_log_info("policy reloaded from '%s'", x->cfg->common.policy_path);
 }
 
 static void prune_cb(evutil_socket_t fd, short what, void *arg)
@@ -291,7 +291,7 @@ static void on_signal(void *arg, int sig)
 
 	x->draining = true;
 	sg_log_info("signal %d: draining", sig);
-	sg_server_drain(x->http, x->cfg->drain_timeout_ms, http_drained, x);
+	sg_server_drain(x->http, x->cfg->common.drain_timeout_ms, http_drained, x);
 }
 
 static int start(void *arg, struct event_base *base, char **cause)
@@ -310,12 +310,12 @@ static int start(void *arg, struct event_base *base, char **cause)
 	x->base = base;
 	if (setup_metrics(x))
 		goto oom;
-	if (c->policy_path) {
-		x->policy_watch = sg_watch_new(x->base, &c->policy_path, 1, c->reload_interval_ms,
-					       policy_changed, x);
+	if (c->common.policy_path) {
+		x->policy_watch = sg_watch_new(x->base, &c->common.policy_path, 1,
+					       c->common.reload_interval_ms, policy_changed, x);
 		if (!x->policy_watch)
 			goto oom;
-		x->policy = ex_policy_load(c->policy_path, cause);
+		x->policy = ex_policy_load(c->common.policy_path, cause);
 	} else {
 		x->policy = ex_policy_parse(ex_default_policy_json, strlen(ex_default_policy_json),
 					    "built-in default", cause);
@@ -326,7 +326,7 @@ static int start(void *arg, struct event_base *base, char **cause)
 	x->nodes = ex_nodes_new();
 	if (!x->inv || !x->nodes)
 		goto oom;
-	if (sg_kube_config_load(c->kubeconfig, &kc, cause))
+	if (sg_kube_config_load(c->common.kubeconfig, &kc, cause))
 		return -1;
 	x->kube = sg_kube_new(x->base, &kc, cause);
 	sg_log_info("API server %s (%s)", kc.server, kc.source);
@@ -338,14 +338,14 @@ static int start(void *arg, struct event_base *base, char **cause)
 	x->prune = event_new(x->base, -1, EV_PERSIST, prune_cb, x);
 	if (!x->pod_inf || !x->node_inf || !x->prune || event_add(x->prune, &minute))
 		goto oom;
-	if (c->tls_cert) {
-		x->certs = sg_certs_new(x->base, c->tls_cert, c->tls_key, c->reload_interval_ms,
-					x->metrics, cause);
+	if (c->common.tls_cert) {
+		x->certs = sg_certs_new(x->base, c->common.tls_cert, c->common.tls_key,
+					c->common.reload_interval_ms, x->metrics, cause);
 		if (!x->certs)
 			return -1;
 	}
-	sg_server_opts_init(&o, "extender", c->listen);
-	o.max_body = c->max_body;
+	sg_server_opts_init(&o, "extender", c->common.listen);
+	o.max_body = c->common.max_body;
 	x->http = sg_server_new(x->base, &o, x->certs ? sg_certs_ctx(x->certs) : NULL, cause);
 	if (!x->http)
 		return -1;
@@ -359,7 +359,7 @@ static int start(void *arg, struct event_base *base, char **cause)
 		goto oom;
 	if (sg_server_listen(x->http, cause))
 		return -1;
-	x->health = sg_health_new(x->base, c->health_listen, x->metrics, ready, x, cause);
+	x->health = sg_health_new(x->base, c->common.health_listen, x->metrics, ready, x, cause);
 	if (!x->health)
 		return -1;
 	return 0;

@@ -10,17 +10,11 @@
 
 #include <stddef.h>
 
+#include "sg_flags.h"
+
 struct ex_config {
-	const char *listen;
-	const char *health_listen;
-	const char *url_prefix; /* routes are <prefix>/filter and <prefix>/prioritize */
-	const char *tls_cert;	/* NULL: plain HTTP */
-	const char *tls_key;
-	const char *kubeconfig; /* NULL: in-cluster */
-	const char *policy_path;
-	int reload_interval_ms;
-	int drain_timeout_ms;
-	size_t max_body;
+	struct sg_common_config common; /* no tls_cert: plain HTTP */
+	const char *url_prefix;		/* routes are <prefix>/filter and <prefix>/prioritize */
 };
 
 void ex_config_init(struct ex_config *c);

@@ -46,11 +46,11 @@ struct webhook {
 void wh_config_init(struct wh_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->listen = "0.0.0.0:8443";
-	c->health_listen = "0.0.0.0:8080";
-	c->reload_interval_ms = 2000;
-	c->drain_timeout_ms = 20000;
-	c->max_body = 8u << 20;
+	c->common.listen = "0.0.0.0:8443";
+	c->common.health_listen = "0.0.0.0:8080";
+	c->common.reload_interval_ms = 2000;
+	c->common.drain_timeout_ms = 20000;
+	c->common.max_body = 8u << 20;
 	c->max_conns = 4096;
 	c->io_timeout_ms = 60000;
 	c->request_timeout_ms = 10000;
@@ -159,7 +159,7 @@ static void policy_changed(void *arg)
 {
 	struct webhook *w = arg;
 	char *cause = NULL;
-	struct wh_policy *p = wh_policy_load(w->cfg->policy_path, &cause);
+	struct wh_policy *p = wh_policy_load(w->cfg->common.policy_path, &cause);
 
 	if (!p) {
 		sg_log_error("keeping the current policy: %s", cause);
@@ -170,7 +170,7 @@ static void policy_changed(void *arg)
 	wh_policy_free(w->policy);
 	w->policy = p;
 	count_reload(w, "ok");
-	sg_log_info("policy reloaded from '%s'", w->cfg->policy_path);
+	sg_log_info("policy reloaded from '%s'", w->cfg->common.policy_path);
 	wh_reconciler_policy_changed(w->reconciler);
 }
 
@@ -196,8 +196,8 @@ static void start_drain(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	sg_log_info("draining (%zu open connections, up to %d ms)", sg_server_conns(w->https),
-		    w->cfg->drain_timeout_ms);
-	sg_server_drain(w->https, w->cfg->drain_timeout_ms, https_drained, w);
+		    w->cfg->common.drain_timeout_ms);
+	sg_server_drain(w->https, w->cfg->common.drain_timeout_ms, https_drained, w);
 }
 
 static void on_signal(void *arg, int sig)
@@ -269,27 +269,27 @@ static int start(void *arg, struct event_base *base, char **cause)
 		*cause = strdup("out of memory setting up metrics");
 		return -1;
 	}
-	if (c->policy_path) {
+	if (c->common.policy_path) {
 		/* Watch before the first load, so that a change during it is not missed. */
-		w->policy_watch = sg_watch_new(w->base, &c->policy_path, 1, c->reload_interval_ms,
-					       policy_changed, w);
+		w->policy_watch = sg_watch_new(w->base, &c->common.policy_path, 1,
+					       c->common.reload_interval_ms, policy_changed, w);
 		if (!w->policy_watch) {
 			*cause = strdup("out of memory watching the policy");
 			return -1;
 		}
-		w->policy = wh_policy_load(c->policy_path, cause);
+		w->policy = wh_policy_load(c->common.policy_path, cause);
 	} else {
 		w->policy = wh_policy_parse(wh_default_policy_json, strlen(wh_default_policy_json),
 					    "built-in default", cause);
 	}
 	if (!w->policy)
 		return -1;
-	w->certs = sg_certs_new(w->base, c->tls_cert, c->tls_key, c->reload_interval_ms, w->metrics,
-				cause);
+	w->certs = sg_certs_new(w->base, c->common.tls_cert, c->common.tls_key,
+				c->common.reload_interval_ms, w->metrics, cause);
 	if (!w->certs)
 		return -1;
-	sg_server_opts_init(&o, "webhook", c->listen);
-	o.max_body = c->max_body;
+	sg_server_opts_init(&o, "webhook", c->common.listen);
+	o.max_body = c->common.max_body;
 	o.max_conns = c->max_conns;
 	o.io_timeout_ms = c->io_timeout_ms;
 	o.request_timeout_ms = c->request_timeout_ms;
@@ -304,13 +304,13 @@ static int start(void *arg, struct event_base *base, char **cause)
 	}
 	if (sg_server_listen(w->https, cause) != 0)
 		return -1;
-	w->health = sg_health_new(w->base, c->health_listen, w->metrics, ready, w, cause);
+	w->health = sg_health_new(w->base, c->common.health_listen, w->metrics, ready, w, cause);
 	if (!w->health)
 		return -1;
 	if (c->reconcile) {
 		struct sg_kube_config kc;
 
-		if (sg_kube_config_load(c->kubeconfig, &kc, cause))
+		if (sg_kube_config_load(c->common.kubeconfig, &kc, cause))
 			return -1;
 		w->kube = sg_kube_new(w->base, &kc, cause);
 		sg_log_info("network reconciler on: API server %s (%s)%s", kc.server, kc.source,
@@ -335,8 +335,8 @@ static void started(void *arg)
 	sg_log_str(&l, "version", SG_VERSION);
 	sg_log_int(&l, "port", sg_server_port(w->https));
 	sg_log_int(&l, "health_port", sg_server_port(w->health));
-	sg_log_str(&l, "listen", w->cfg->listen);
-	sg_log_str(&l, "health_listen", w->cfg->health_listen);
+	sg_log_str(&l, "listen", w->cfg->common.listen);
+	sg_log_str(&l, "health_listen", w->cfg->common.health_listen);
 	sg_log_str(&l, "policy", wh_policy_origin(w->policy));
 	sg_log_end(&l);
 }

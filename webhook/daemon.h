@@ -14,22 +14,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sg_flags.h"
+
 struct wh_config {
-	const char *listen;
-	const char *health_listen;
-	const char *tls_cert;
-	const char *tls_key;
-	const char *policy_path; /* NULL: the built-in default */
-	int reload_interval_ms;
-	int drain_timeout_ms;
-	int shutdown_delay_ms; /* keep serving this long after SIGTERM, unready */
-	size_t max_body;
+	struct sg_common_config common; /* kubeconfig: for the reconciler */
+	int shutdown_delay_ms;		/* keep serving this long after SIGTERM, unready */
 	int max_conns;
 	int io_timeout_ms;
 	int request_timeout_ms;
-	bool reconcile;		/* run the network-policy reconciler */
-	bool network_gc;	/* and delete policies no pod needs */
-	const char *kubeconfig; /* NULL: in-cluster */
+	bool reconcile;	 /* run the network-policy reconciler */
+	bool network_gc; /* and delete policies no pod needs */
 };
 
 void wh_config_init(struct wh_config *c);
