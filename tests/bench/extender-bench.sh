@@ -28,14 +28,6 @@ echo
 "$build/bench/extender-bench"
 echo
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 . tests/bench/lib.sh
 
 api_port=$(free_port)

@@ -1,4 +1,16 @@
 # Shared by the benchmark scripts (sourced, not run).
+#
+# Sourcing it makes $work, a scratch directory, and $pids, the processes to
+# stop: both are cleaned up when the script exits.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 # A free TCP port on 127.0.0.1.
 free_port() {

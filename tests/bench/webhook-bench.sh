@@ -25,20 +25,11 @@ tests/install-deps.sh bench >/dev/null
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build" sandbox-guard-webhook >/dev/null
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. tests/bench/lib.sh
 
 certs/gen-dev-certs.sh --out "$work/certs" >/dev/null
 body="$root/tests/bench/pod-review-3k.json"
 export SG_BENCH_BODY="$body"
-
-. tests/bench/lib.sh
 
 wh_port=$(free_port)
 wh_health=$(free_port)

@@ -78,3 +78,16 @@ char *b64decode(const char *in)
 	out[len] = '\0';
 	return (char *)out;
 }
+
+void temp_dir_make(char *tmpl)
+{
+	cr_assert_not_null(mkdtemp(tmpl), "mkdtemp %s", tmpl);
+}
+
+void temp_dir_remove(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}

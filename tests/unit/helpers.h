@@ -19,6 +19,12 @@ cJSON *parse_or_die(const char *text);
 /* The op in a parsed JSON Patch array whose path equals path, or NULL. */
 const cJSON *find_op(const cJSON *ops, const char *path);
 
+/* Makes the directory for a mkdtemp template (in place), or fails the test. */
+void temp_dir_make(char *tmpl);
+
+/* Removes that directory and everything in it, or fails the test. */
+void temp_dir_remove(const char *dir);
+
 /* Decodes standard base64 (with padding); returns a new string. */
 char *b64decode(const char *in);
 

@@ -12,15 +12,12 @@ static char dir[] = "/tmp/sg-kube-XXXXXX";
 
 static void setup(void)
 {
-	cr_assert_not_null(mkdtemp(dir));
+	temp_dir_make(dir);
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	temp_dir_remove(dir);
 }
 
 TestSuite(kube, .init = setup, .fini = teardown);

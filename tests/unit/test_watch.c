@@ -12,15 +12,12 @@ static char dir[] = "/tmp/sg-watch-XXXXXX";
 
 static void setup(void)
 {
-	cr_assert_not_null(mkdtemp(dir));
+	temp_dir_make(dir);
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_assert_eq(system(cmd), 0);
+	temp_dir_remove(dir);
 }
 
 static void write_file(const char *path, const char *text)
