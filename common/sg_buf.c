@@ -1,11 +1,13 @@
 #include "sg_buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
+
+#include "sg_scan.h"
 
 void sg_buf_init(struct sg_buf *buf, size_t max)
 {
@@ -52,7 +54,7 @@ static int grow(struct sg_buf *buf, size_t n)
 	return 0;
 }
 
-int sg_buf_append(struct sg_buf *buf, const void *data, size_t n)
+int sg_buf_append_slow(struct sg_buf *buf, const void *data, size_t n)
 {
 	int rc = grow(buf, n);
 
@@ -75,16 +77,6 @@ int sg_buf_extend(struct sg_buf *buf, size_t n, char **at)
 	buf->len += n;
 	buf->data[buf->len] = '\0';
 	return 0;
-}
-
-int sg_buf_puts(struct sg_buf *buf, const char *s)
-{
-	return sg_buf_append(buf, s, strlen(s));
-}
-
-int sg_buf_putc(struct sg_buf *buf, char c)
-{
-	return sg_buf_append(buf, &c, 1);
 }
 
 int sg_buf_vprintf(struct sg_buf *buf, const char *fmt, va_list ap)
@@ -127,36 +119,24 @@ int sg_buf_printf(struct sg_buf *buf, const char *fmt, ...)
 int sg_buf_json_string(struct sg_buf *buf, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t start = buf->len, i, run = 0;
-	int rc;
+	const char *p = s, *end = s + n;
+	size_t start = buf->len;
+	int rc = sg_buf_putc(buf, '"');
 
-	rc = sg_buf_putc(buf, '"');
-	for (i = 0; rc == 0 && i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7];
+	while (rc == 0 && p < end) {
+		/* Most text needs no escape: copy each plain run in one step. */
+		const char *q = sg_scan_json_special(p, end);
+		char esc[6] = {'\\', 0, '0', '0', 0, 0};
 		size_t elen = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			/* Most text needs no escape: take the run in one step. */
-			size_t j = i + 1;
-
-			while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
-				j++;
-			run += j - i;
-			i = j - 1;
-			continue;
-		}
-		/* Flush the run of plain bytes before the escape. */
-		if (run)
-			rc = sg_buf_append(buf, s + i - run, run);
-		run = 0;
-		esc[0] = '\\';
-		switch (c) {
-		case '"':
-			esc[1] = '"';
+		if (q > p)
+			rc = sg_buf_append(buf, p, (size_t)(q - p));
+		if (rc || q == end)
 			break;
+		switch (*q) {
+		case '"':
 		case '\\':
-			esc[1] = '\\';
+			esc[1] = *q;
 			break;
 		case '\n':
 			esc[1] = 'n';
@@ -169,17 +149,13 @@ int sg_buf_json_string(struct sg_buf *buf, const char *s, size_t n)
 			break;
 		default:
 			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
+			esc[4] = hex[(unsigned char)*q >> 4];
+			esc[5] = hex[*q & 15];
 			elen = 6;
 		}
-		if (rc == 0)
-			rc = sg_buf_append(buf, esc, elen);
+		rc = sg_buf_append(buf, esc, elen);
+		p = q + 1;
 	}
-	if (rc == 0 && run)
-		rc = sg_buf_append(buf, s + n - run, run);
 	if (rc == 0)
 		rc = sg_buf_putc(buf, '"');
 	if (rc) {

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct sg_buf {
 	char *data; /* NULL until the first append */
@@ -30,11 +31,25 @@ void sg_buf_release(struct sg_buf *buf);
 /* Empties the buffer but keeps its storage for reuse. */
 void sg_buf_reset(struct sg_buf *buf);
 
+/* sg_buf_append when the buffer must grow (or refuse). */
+int sg_buf_append_slow(struct sg_buf *buf, const void *data, size_t n);
+
 /*
  * Appends n bytes. Returns 0, -E2BIG when the result would exceed max, or
- * -ENOMEM. On error the buffer is unchanged.
+ * -ENOMEM. On error the buffer is unchanged. Inline, as most appends fit
+ * in the room already there.
  */
-int sg_buf_append(struct sg_buf *buf, const void *data, size_t n);
+static inline int sg_buf_append(struct sg_buf *buf, const void *data, size_t n)
+{
+	/* cap - len > n: room for the bytes and the NUL (cap is 0 until the first append). */
+	if (buf->cap - buf->len > n && buf->max - buf->len >= n) {
+		memcpy(buf->data + buf->len, data, n);
+		buf->len += n;
+		buf->data[buf->len] = '\0';
+		return 0;
+	}
+	return sg_buf_append_slow(buf, data, n);
+}
 
 /*
  * Grows the contents by n bytes and stores in *at where they start, for the
@@ -44,10 +59,16 @@ int sg_buf_append(struct sg_buf *buf, const void *data, size_t n);
 int sg_buf_extend(struct sg_buf *buf, size_t n, char **at);
 
 /* Appends a NUL-terminated string; same results as sg_buf_append. */
-int sg_buf_puts(struct sg_buf *buf, const char *s);
+static inline int sg_buf_puts(struct sg_buf *buf, const char *s)
+{
+	return sg_buf_append(buf, s, strlen(s));
+}
 
 /* Appends one byte; same results as sg_buf_append. */
-int sg_buf_putc(struct sg_buf *buf, char c);
+static inline int sg_buf_putc(struct sg_buf *buf, char c)
+{
+	return sg_buf_append(buf, &c, 1);
+}
 
 /* Appends formatted text; same results as sg_buf_append, -EINVAL on a bad format. */
 int sg_buf_printf(struct sg_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,10 +20,7 @@
 #include <string.h>
 
 #include "sg_arena.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+#include "sg_scan.h"
 
 /* Deeper documents are refused, as cJSON does (CJSON_NESTING_LIMIT). */
 #define MAX_DEPTH 1000
@@ -104,36 +101,6 @@ static size_t put_utf8(char *o, unsigned cp)
 }
 
 /*
- * Returns the first byte in [p, end) that is '"', '\\' or below 0x20, or end.
- * This scan is most of the parser's work (pods are mostly strings), so on
- * x86-64 it looks at 16 bytes at a time.
- */
-static const char *scan_string(const char *p, const char *end)
-{
-#ifdef __SSE2__
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-	const __m128i ctl = _mm_set1_epi8(0x1f);
-
-	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/* min(v, 0x1f) == v exactly for the bytes <= 0x1f (unsigned). */
-		__m128i hit = _mm_or_si128(
-			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-			_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
-		int mask = _mm_movemask_epi8(hit);
-
-		if (mask)
-			return p + __builtin_ctz((unsigned)mask);
-		p += 16;
-	}
-#endif
-	for (; p < end; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-			return p;
-	return end;
-}
-
-/*
  * Parses a string at ps->p (the opening quote) into a new NUL-terminated
  * arena string. Escapes follow RFC 8259, with UTF-16 surrogate pairs
  * joined; unescaped control characters are refused (as Go refuses them). A
@@ -146,7 +113,7 @@ static char *parse_string(struct parser *ps)
 	char *out, *o;
 
 	for (q = s;; q++) {
-		q = scan_string(q, ps->end);
+		q = sg_scan_json_special(q, ps->end);
 		if (q >= ps->end)
 			goto unterminated;
 		if (*q == '"')
@@ -324,7 +291,7 @@ static int skip_string(struct parser *ps)
 	const char *q = ps->p + 1;
 
 	for (;; q++) {
-		q = scan_string(q, ps->end);
+		q = sg_scan_json_special(q, ps->end);
 		if (q >= ps->end) {
 			ps->error = "unterminated string";
 			return -1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -57,6 +58,9 @@ struct sg_server {
 	bool accepting; /* the listener is enabled */
 	bool draining;
 	bool freeing;
+
+	time_t date_at; /* the second date_text stands for */
+	char date_text[40];
 
 	struct event *sweep;   /* whole-request timeout checks */
 	struct event *retry;   /* accept back-off */
@@ -388,6 +392,26 @@ const char *sg_request_header(struct sg_request *r, const char *name)
 	return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
 }
 
+/*
+ * The Date header, formatted once a second from the loop's cached clock:
+ * without it evhttp formats one per reply (a few percent of a review).
+ */
+static void add_date(struct sg_request *r)
+{
+	struct sg_server *s = r->srv;
+	struct timeval now;
+	struct tm tm;
+
+	event_base_gettimeofday_cached(s->base, &now);
+	if (now.tv_sec != s->date_at || !s->date_text[0]) {
+		if (!gmtime_r(&now.tv_sec, &tm) ||
+		    !strftime(s->date_text, sizeof(s->date_text), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+			return; /* evhttp adds its own */
+		s->date_at = now.tv_sec;
+	}
+	sg_reply_header(r, "Date", s->date_text);
+}
+
 void sg_reply(struct sg_request *r, int code, const char *content_type, const void *body,
 	      size_t len)
 {
@@ -399,6 +423,7 @@ void sg_reply(struct sg_request *r, int code, const char *content_type, const vo
 	r->replied = true;
 	if (content_type)
 		sg_reply_header(r, "Content-Type", content_type);
+	add_date(r);
 	if (r->srv->draining)
 		sg_reply_header(r, "Connection", "close");
 	out = evhttp_request_get_output_buffer(r->ev);

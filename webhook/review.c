@@ -126,12 +126,14 @@ static int put_warning(struct sg_buf *out, const char *w, size_t budget)
 /*
  * Appends standard, padded base64 of data (what the API server decodes).
  * Written out here because every patched review needs it and OpenSSL's
- * EVP_EncodeBlock took several times longer.
+ * EVP_EncodeBlock took several times longer. Each 12 bits become two
+ * characters in one lookup.
  */
 static int put_base64(struct sg_buf *out, const char *data, size_t len)
 {
 	static const char abc[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static char pairs[4096][2];
 	const unsigned char *in = (const unsigned char *)data;
 	size_t need = 4 * ((len + 2) / 3), i;
 	char *o;
@@ -139,13 +141,16 @@ static int put_base64(struct sg_buf *out, const char *data, size_t len)
 
 	if (rc)
 		return rc;
-	for (i = 0; i + 2 < len; i += 3) {
+	if (!pairs[0][0])
+		for (unsigned k = 0; k < 4096; k++) {
+			pairs[k][0] = abc[k >> 6];
+			pairs[k][1] = abc[k & 63];
+		}
+	for (i = 0; i + 2 < len; i += 3, o += 4) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
 
-		*o++ = abc[v >> 18];
-		*o++ = abc[(v >> 12) & 63];
-		*o++ = abc[(v >> 6) & 63];
-		*o++ = abc[v & 63];
+		memcpy(o, pairs[v >> 12], 2);
+		memcpy(o + 2, pairs[v & 4095], 2);
 	}
 	if (i < len) {
 		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);

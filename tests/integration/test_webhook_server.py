@@ -1,7 +1,9 @@
 """The webhook as a server: bad input, limits, TLS, reloads, shutdown."""
+import datetime
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -9,6 +11,7 @@ import ssl
 import subprocess
 import threading
 import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -563,3 +566,22 @@ def test_sigterm_with_no_connections_exits_fast(start_webhook):
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=10) == 0
     assert time.time() - t0 < 3
+
+
+def test_replies_carry_one_current_date_header(webhook):
+    """The Date header (cached per second by the server) is RFC 7231's format and current."""
+    conn = webhook.connect()
+    for _ in range(3):
+        status, headers, _ = post_review(conn, "/mutate", load_fixture("pod-cold-claim-create.json"))
+        assert status == 200
+        conn.request("GET", "/nope")
+        r = conn.getresponse()
+        r.read()
+        for date in (headers.get("Date"), r.getheader("Date")):
+            assert re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT",
+                                date), date
+            when = parsedate_to_datetime(date)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            assert abs((now - when).total_seconds()) < 2, (date, now)
+        assert len(r.msg.get_all("Date")) == 1
+        time.sleep(1.1)

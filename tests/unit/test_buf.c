@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,4 +133,53 @@ Test(buf, failf)
 	cr_expect_eq(sg_failf(&cause, "bad %s at %d", "thing", 7), -1);
 	cr_expect_str_eq(cause, "bad thing at 7");
 	free(cause);
+}
+
+/* The escaper byte by byte, as the reference for the 16-bytes-at-a-time one. */
+static void escape_slowly(const unsigned char *s, size_t n, char *out)
+{
+	*out++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\') {
+			*out++ = '\\';
+			*out++ = (char)s[i];
+		} else if (s[i] == '\n') {
+			out += sprintf(out, "\\n");
+		} else if (s[i] == '\r') {
+			out += sprintf(out, "\\r");
+		} else if (s[i] == '\t') {
+			out += sprintf(out, "\\t");
+		} else if (s[i] < 0x20) {
+			out += sprintf(out, "\\u%04x", s[i]);
+		} else {
+			*out++ = (char)s[i];
+		}
+	}
+	*out++ = '"';
+	*out = '\0';
+}
+
+Test(buf, json_string_matches_the_byte_by_byte_escaper)
+{
+	static const unsigned char alphabet[] = {'a', 'Z', '/',	 ' ',  '"',  '\\', '\n', '\t',
+						 0,   1,   0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff};
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 2000; round++) {
+		unsigned char in[80];
+		char want[80 * 6 + 3];
+		size_t n = (size_t)(round % 80);
+		struct sg_buf b;
+
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* Mostly plain bytes, so that runs cross the 16-byte blocks. */
+			in[i] = (seed >> 16) % 4 ? 'x' : alphabet[(seed >> 20) % sizeof(alphabet)];
+		}
+		escape_slowly(in, n, want);
+		sg_buf_init(&b, 1024);
+		cr_assert_eq(sg_buf_json_string(&b, (const char *)in, n), 0);
+		cr_assert_str_eq(b.data, want, "round %d", round);
+		sg_buf_release(&b);
+	}
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 
 #include "helpers.h"
 #include "review.h"
@@ -124,6 +125,25 @@ Test(review, patch_is_padded_standard_base64_with_patch_type)
 	cr_assert_str_eq(raw, patch);
 	free(raw);
 	cJSON_Delete(j);
+}
+
+Test(review, base64_matches_openssl_at_every_length)
+{
+	unsigned char data[200];
+	unsigned char want[300];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 37 + 11);
+	for (size_t n = 1; n <= sizeof(data); n++) {
+		struct wh_verdict v = {
+			.allowed = true, .patch = (const char *)data, .patch_len = n};
+		cJSON *j = encode(&v);
+
+		EVP_EncodeBlock(want, data, (int)n);
+		cr_assert_str_eq(sg_json_str(sg_json_get(j, "response"), "patch"), (char *)want,
+				 "%zu bytes", n);
+		cJSON_Delete(j);
+	}
 }
 
 Test(review, warnings_lose_control_characters_and_stay_under_the_limit)
