@@ -11,9 +11,10 @@
 # a fixed body of the same size as the webhook's answer. Each runs on one
 # core (the webhook is one event loop; nginx gets worker_processes 1) and
 # wrk gets one thread, so on a 2-core machine each side has a core.
-# Prints a Markdown table: throughput, p50/p99 latency, the ratio to
-# nginx, and the webhook's peak RSS (VmHWM). Installs wrk and nginx if
-# missing.
+# Prints Markdown tables: a review's in-process cost
+# (tests/bench/review_bench.c, against cJSON's parser in the same run),
+# then throughput, p50/p99 latency, the ratio to nginx, and the webhook's
+# peak RSS (VmHWM). Installs wrk and nginx if missing.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +24,7 @@ build=${SG_BUILD_DIR:-$root/build}
 
 tests/install-deps.sh bench >/dev/null
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" sandbox-guard-webhook >/dev/null
+ninja -C "$build" sandbox-guard-webhook review-bench >/dev/null
 
 . tests/bench/lib.sh
 
@@ -56,6 +57,10 @@ run() { wrk_run "$1" "$body" "$2" "$secs"; }
 # Warm both up (TLS session caches, page faults).
 wrk -t1 -c8 -d2s -s tests/bench/post.lua "https://127.0.0.1:$wh_port/mutate" >/dev/null
 wrk -t1 -c8 -d2s -s tests/bench/post.lua "https://127.0.0.1:$ng_port/mutate" >/dev/null
+
+# In process first: what a review costs without TLS and HTTP.
+"$build/bench/review-bench"
+echo
 
 printf '| connections | webhook req/s | nginx req/s | webhook/nginx | webhook p50 ms | webhook p99 ms | nginx p50 ms | nginx p99 ms |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
