@@ -3,6 +3,7 @@
 #   sg-controlplane            etcd, kube-apiserver and kube-scheduler (multi-call)
 #   etcd, kube-apiserver, kube-scheduler   links to sg-controlplane
 #   agent-sandbox-controller   the agent-sandbox controller manager
+#   kubectl                    the same Kubernetes release's kubectl
 #
 # Output: ${SG_E2E_BIN:-$HOME/.cache/sandbox-guard/e2e/bin}
 # Module and build caches stay at the Go defaults (GOMODCACHE, GOCACHE), so a
@@ -41,5 +42,10 @@ done
 echo "e2e build: agent-sandbox-controller"
 go build -p "$jobs" -ldflags "-s -w" -o "$bin/agent-sandbox-controller" \
   sigs.k8s.io/agent-sandbox/cmd/agent-sandbox-controller
+
+# kubectl of the same release: the scenarios drive the API server through
+# it as users do, and a machine's own kubectl may be missing or far older.
+echo "e2e build: kubectl"
+go build -p "$jobs" -ldflags "$ldflags" -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl
 
 echo "e2e build: done in $(( $(date +%s) - start ))s -> $bin"
