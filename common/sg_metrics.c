@@ -373,11 +373,12 @@ int sg_metrics_render(struct sg_metrics *m, struct sg_buf *out)
 	for (const struct sg_family *f = m->families; rc == 0 && f; f = f->next)
 		rc = render_family(out, f);
 	if (rc == 0)
-		rc = sg_buf_printf(out,
-				   "# HELP sg_metrics_dropped_updates_total Metric updates lost to "
-				   "the per-family series cap.\n"
-				   "# TYPE sg_metrics_dropped_updates_total counter\n"
-				   "sg_metrics_dropped_updates_total ");
+		rc = sg_buf_printf(
+			out,
+			"# HELP sandbox_guard_metrics_dropped_updates_total Metric updates lost to "
+			"the per-family series cap.\n"
+			"# TYPE sandbox_guard_metrics_dropped_updates_total counter\n"
+			"sandbox_guard_metrics_dropped_updates_total ");
 	rc = rc ? rc : put_value(out, m->dropped);
 	return rc ? rc : sg_buf_putc(out, '\n');
 }

@@ -12,8 +12,9 @@
 #   SG_E2E=0        skip the end-to-end suite
 #   SG_SANITIZE=0   skip the sanitizer build
 #   SG_FUZZ_SECONDS seconds per fuzz target (default 30; 0 skips them)
-#   SG_BUILD_DIR    build directory (default build/); the sanitizer build
-#                   goes to build-asan/
+#   SG_BUILD_DIR    build directory (default build/)
+#   SG_ASAN_BUILD_DIR, SG_FUZZ_BUILD_DIR
+#                   the sanitizer and fuzz builds (default build-asan/, build-fuzz/)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

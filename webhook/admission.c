@@ -81,7 +81,6 @@ static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
 	wh_check_profile_label(r, wh_labels(pod), create, "metadata.labels", out);
 }
 
-/* Collects the violations of one object (new or old) of the given kind. */
 /* What the checks of one request need besides the object. */
 struct ctx {
 	const struct wh_policy *p;
@@ -142,8 +141,7 @@ static void check_template_network(const struct ctx *c, const cJSON *obj, struct
 		wh_netpol_check_rules(sg_json_arr(np, "egress"), false, c->ns, &c->r->envelope,
 				      wh_policy_dns(c->p), "spec.networkPolicy.egress", out);
 	} else if (!unmanaged && c->notes) {
-		/* Managed with no rules: agent-sandbox's default applies. Say if we will refuse it.
-		 */
+		/* Managed, no rules: agent-sandbox's default applies; say if we will refuse it. */
 		struct wh_violations v;
 		cJSON *def = cJSON_Parse(agent_sandbox_default_rules);
 

@@ -54,14 +54,12 @@ static void harden_container(const struct wh_rules *r, const cJSON *ctr, const s
 		struct wh_path q;
 
 		wh_path_child(&q, &p, "allowPrivilegeEscalation");
-
 		wh_patch_add(patch, &q, "false");
 	}
 	if (drop) {
 		struct wh_path q;
 
 		wh_path_child(&q, &p, "capabilities");
-
 		if (!caps) {
 			wh_patch_add(patch, &q, "{\"drop\":[\"ALL\"]}");
 		} else {
@@ -139,7 +137,6 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec, str
 		struct wh_path q;
 
 		wh_path_child(&q, &p, "nodeSelector");
-
 		if (!ns) {
 			add_json(patch, &q, s->node_selector);
 		} else {
@@ -150,7 +147,6 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec, str
 					struct wh_path k;
 
 					wh_path_child(&k, &q, it->string);
-
 					wh_patch_add_str(patch, &k, it->valuestring);
 				}
 			}
@@ -179,7 +175,6 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec, str
 		struct wh_path q;
 
 		wh_path_child(&q, &p, "tolerations");
-
 		if (!tl) {
 			add_json(patch, &q, missing);
 		} else {

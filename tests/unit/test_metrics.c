@@ -91,7 +91,8 @@ Test(metrics, series_are_capped_and_drops_counted)
 		sg_family_add(f, v, 1);
 	}
 	text = render(m);
-	cr_assert(strstr(text, "sg_metrics_dropped_updates_total 10\n"), "%s", strstr(text, "sg_"));
+	cr_assert(strstr(text, "sandbox_guard_metrics_dropped_updates_total 10\n"), "%s",
+		  strstr(text, "sg_"));
 	free(text);
 	sg_metrics_free(m);
 }
