@@ -36,7 +36,9 @@ struct conn {
 	struct conn *prev, *next;
 	struct sg_server *srv;
 	struct bufferevent *bev;
-	bool request_started; /* bytes of a request arrived and it is not answered */
+	/* On the clock: from accept (handshake) or a request's first byte, to its reply. */
+	bool request_started;
+	bool mid_request; /* bytes of a request arrived and it is not answered */
 	struct timeval started;
 };
 
@@ -167,7 +169,7 @@ static void update_accepting(struct sg_server *s)
 
 static bool conn_busy(const struct conn *c)
 {
-	return c->request_started || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+	return c->mid_request || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
 }
 
 /*
@@ -242,7 +244,10 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 	struct conn *c = arg;
 
 	(void)buf;
-	if (info->n_added > 0 && !c->request_started) {
+	if (info->n_added == 0)
+		return;
+	c->mid_request = true;
+	if (!c->request_started) {
 		c->request_started = true;
 		event_base_gettimeofday_cached(c->srv->base, &c->started);
 	}
@@ -280,6 +285,13 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	/* From here the SSL object owns c: its free hook unlinks and frees it. */
 	c->srv = s;
 	c->bev = bev;
+	/*
+	 * The clock starts at accept: the handshake and the first request must
+	 * arrive within the request timeout, so a peer that trickles handshake
+	 * bytes cannot hold the connection open.
+	 */
+	c->request_started = true;
+	event_base_gettimeofday_cached(s->base, &c->started);
 	SSL_set_ex_data(ssl, conn_index, c);
 	c->next = s->conns;
 	if (s->conns)
@@ -435,6 +447,7 @@ void sg_reply(struct sg_request *r, int code, const char *content_type, const vo
 	if (c) {
 		/* Bytes of a pipelined next request keep the connection busy. */
 		c->request_started = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+		c->mid_request = c->request_started;
 		if (c->request_started)
 			event_base_gettimeofday_cached(r->srv->base, &c->started);
 	}

@@ -38,7 +38,8 @@ struct sg_server_opts {
 	size_t max_body;	/* larger request bodies get 413 */
 	size_t max_headers;	/* request line plus headers; larger get 400 */
 	int io_timeout_ms;	/* idle keep-alive, and each read or write */
-	int request_timeout_ms; /* TLS: a started request must arrive whole in time */
+	int request_timeout_ms; /* TLS: handshake + first request, or a started request, must arrive
+				   whole in time */
 	int max_conns;		/* TLS: accepting pauses while this many are open */
 };
 

@@ -246,6 +246,46 @@ def test_trickled_request_is_cut_off(start_webhook):
     assert time.time() - t0 < 4
 
 
+def test_trickled_handshake_is_cut_off(start_webhook):
+    # A ClientHello sent one byte at a time, each well inside the idle timeout:
+    # only the request deadline, which starts at accept, can end it.
+    d = start_webhook("--request-timeout=1s", "--idle-timeout=5s")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    assert len(hello) > 40
+    s = socket.create_connection(("127.0.0.1", d.port))
+    t0 = time.time()
+    closed = False
+    for i in range(len(hello)):
+        try:
+            s.sendall(hello[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        s.settimeout(0.2)
+        try:
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+            break
+        if time.time() - t0 > 6:
+            break
+    assert closed, "the server kept a trickling handshake open"
+    assert time.time() - t0 < 4
+
+
 def test_idle_keep_alive_connection_is_closed(start_webhook):
     d = start_webhook("--idle-timeout=1s")
     s = raw_tls(d)
