@@ -77,6 +77,7 @@ static bool owned_by_sandbox(const cJSON *meta)
 
 struct request {
 	enum pod_class cls;
+	const char *ns;
 	const char *tmpl;
 	const char *pool;
 	const char *runtime;
@@ -90,6 +91,7 @@ static enum pod_class classify(const cJSON *pod, struct request *rq)
 {
 	const cJSON *meta = sg_json_get(pod, "metadata"), *labels = sg_json_obj(meta, "labels");
 
+	rq->ns = sg_json_str(meta, "namespace");
 	rq->tmpl = sg_json_str(labels, LABEL_TEMPLATE);
 	rq->pool = sg_json_str(labels, LABEL_WARM_POOL);
 	rq->runtime = sg_json_str(sg_json_get(pod, "spec"), "runtimeClassName");
@@ -248,8 +250,8 @@ static int prioritize(const struct ex_state *st, const struct request *rq, struc
 	if (rq->cls != COLD && rq->cls != REFILL)
 		return rc || sg_buf_putc(out, ']') ? -1 : 0;
 	/* One template asked about on up to thousands of nodes: resolve it once. */
-	tmpl = ex_inventory_id(st->inv, rq->tmpl);
-	pool = ex_inventory_id(st->inv, rq->pool);
+	tmpl = ex_inventory_scoped_id(st->inv, rq->ns, rq->tmpl);
+	pool = ex_inventory_scoped_id(st->inv, rq->ns, rq->pool);
 	cJSON_ArrayForEach(it, list)
 	{
 		const char *name = node_name(it, cached);

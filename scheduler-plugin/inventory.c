@@ -1,5 +1,6 @@
 #include "inventory.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,6 +405,19 @@ static void drop(struct ex_inventory *inv, uint32_t *slot, double now)
 	inv->tracked--;
 }
 
+/*
+ * Template and pool hashes are hashes of a name inside a namespace, so the
+ * same template name in two namespaces gives the same hash: they are keyed
+ * as "namespace/hash" (a node name never holds a '/'). False when the key
+ * does not fit, which no valid namespace and label value can cause.
+ */
+static bool scoped_key(char *buf, size_t size, const char *ns, const char *hash)
+{
+	int n = snprintf(buf, size, "%s/%s", ns ? ns : "", hash);
+
+	return n > 0 && (size_t)n < size;
+}
+
 void ex_inventory_upsert(struct ex_inventory *inv, const cJSON *pod, double now)
 {
 	const cJSON *meta = sg_json_get(pod, "metadata"), *labels = sg_json_obj(meta, "labels");
@@ -412,13 +426,16 @@ void ex_inventory_upsert(struct ex_inventory *inv, const cJSON *pod, double now)
 	const char *pool = sg_json_str(labels, LABEL_WARM_POOL);
 	const char *node = sg_json_str(sg_json_get(pod, "spec"), "nodeName");
 	const char *phase = sg_json_str(status, "phase");
+	const char *ns = sg_json_str(meta, "namespace");
+	char tkey[EX_SCOPED_MAX], pkey[EX_SCOPED_MAX];
 	struct pod next = {0}, *p;
 	uint32_t *slot;
 	bool found;
 
 	if (!uid || !uid[0])
 		return;
-	if (!tmpl) {
+	if (!tmpl || !scoped_key(tkey, sizeof(tkey), ns, tmpl) ||
+	    (pool && !scoped_key(pkey, sizeof(pkey), ns, pool))) {
 		/* Not (or no longer) a template pod: forget it. */
 		ex_inventory_remove(inv, pod, now);
 		return;
@@ -433,8 +450,8 @@ void ex_inventory_upsert(struct ex_inventory *inv, const cJSON *pod, double now)
 			return;
 	}
 	next.uid = uid_key(uid);
-	next.tmpl = intern_get(&inv->names, tmpl);
-	next.pool = pool ? intern_get(&inv->names, pool) : NONE;
+	next.tmpl = intern_get(&inv->names, tkey);
+	next.pool = pool ? intern_get(&inv->names, pkey) : NONE;
 	next.node = node && node[0] ? intern_get(&inv->names, node) : NONE;
 	next.ready = is_ready(status);
 	next.live = !sg_json_get(meta, "deletionTimestamp") &&
@@ -522,11 +539,19 @@ uint32_t ex_inventory_id(const struct ex_inventory *inv, const char *name)
 	return name ? intern_find(&inv->names, name) : NONE;
 }
 
-bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *tmpl,
-			   struct ex_template_stats *out)
+uint32_t ex_inventory_scoped_id(const struct ex_inventory *inv, const char *ns, const char *hash)
+{
+	char key[EX_SCOPED_MAX];
+
+	return hash && scoped_key(key, sizeof(key), ns, hash) ? intern_find(&inv->names, key)
+							      : NONE;
+}
+
+bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *ns,
+			   const char *tmpl, struct ex_template_stats *out)
 {
 	return ex_inventory_template_id(inv, intern_find(&inv->names, node),
-					intern_find(&inv->names, tmpl), out);
+					ex_inventory_scoped_id(inv, ns, tmpl), out);
 }
 
 bool ex_inventory_template_id(const struct ex_inventory *inv, uint32_t n, uint32_t t,
@@ -546,10 +571,11 @@ bool ex_inventory_template_id(const struct ex_inventory *inv, uint32_t n, uint32
 	return true;
 }
 
-uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *pool)
+uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *ns,
+				const char *pool)
 {
 	return ex_inventory_pool_warm_id(inv, intern_find(&inv->names, node),
-					 intern_find(&inv->names, pool));
+					 ex_inventory_scoped_id(inv, ns, pool));
 }
 
 uint32_t ex_inventory_pool_warm_id(const struct ex_inventory *inv, uint32_t n, uint32_t pl)

@@ -13,7 +13,10 @@
  * Label changes move a pod between states (adoption removes the warm-pool
  * label: warm -> claimed). Upserts are idempotent and keyed by uid, and a
  * resync drops every pod it did not see, so replays and relists never
- * double-count. Names (nodes, template and pool hashes) are interned, so
+ * double-count. Template and pool hashes are hashes of a name within a
+ * namespace, so they are keyed by namespace and hash together: one template
+ * name in two namespaces is two templates. Names (nodes, namespaced
+ * template and pool hashes) are interned, so
  * memory is proportional to live pods: about 100 bytes each.
  *
  * Time is passed in by the caller (monotonic seconds), which keeps the
@@ -52,11 +55,11 @@ void ex_inventory_resync_begin(struct ex_inventory *inv);
 void ex_inventory_resync_end(struct ex_inventory *inv, double now);
 
 /*
- * Stats of template hash tmpl on node; false (and zeros, last_seen -1)
- * when neither is known.
+ * Stats of template hash tmpl of namespace ns on node; false (and zeros,
+ * last_seen -1) when the pair is not known.
  */
-bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *tmpl,
-			   struct ex_template_stats *out);
+bool ex_inventory_template(const struct ex_inventory *inv, const char *node, const char *ns,
+			   const char *tmpl, struct ex_template_stats *out);
 
 /*
  * The same lookups by interned id, for callers that ask about one template
@@ -65,12 +68,16 @@ bool ex_inventory_template(const struct ex_inventory *inv, const char *node, con
  */
 #define EX_UNKNOWN UINT32_MAX
 uint32_t ex_inventory_id(const struct ex_inventory *inv, const char *name);
+/* The id of template or pool hash hash in namespace ns. */
+#define EX_SCOPED_MAX 192
+uint32_t ex_inventory_scoped_id(const struct ex_inventory *inv, const char *ns, const char *hash);
 bool ex_inventory_template_id(const struct ex_inventory *inv, uint32_t node, uint32_t tmpl,
 			      struct ex_template_stats *out);
 uint32_t ex_inventory_pool_warm_id(const struct ex_inventory *inv, uint32_t node, uint32_t pool);
 
-/* Warm pods of pool hash pool on node. */
-uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *pool);
+/* Warm pods of pool hash pool of namespace ns on node. */
+uint32_t ex_inventory_pool_warm(const struct ex_inventory *inv, const char *node, const char *ns,
+				const char *pool);
 
 /* Sandbox pods counted on node. */
 uint32_t ex_inventory_node_pods(const struct ex_inventory *inv, const char *node);

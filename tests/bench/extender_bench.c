@@ -126,7 +126,7 @@ static void time_calls(const char *label, const struct ex_state *st, enum ex_ver
 }
 
 #define COLD_POD                                                                                   \
-	"{\"metadata\":{\"name\":\"claim-1\",\"namespace\":\"team-1\",\"labels\":{"                \
+	"{\"metadata\":{\"name\":\"claim-1\",\"namespace\":\"team-7\",\"labels\":{"                \
 	"\"agents.x-k8s.io/sandbox-name-hash\":\"01234567\","                                      \
 	"\"agents.x-k8s.io/sandbox-template-ref-hash\":\"%s\"}},\"spec\":{\"runtimeClassName\":"   \
 	"\"gvisor\",\"containers\":[{\"name\":\"runtime\",\"image\":\"x\"}]}}"

@@ -56,7 +56,7 @@ static void setup(void)
 {
 	char *cause = NULL;
 	cJSON *p = parse_or_die(
-		"{\"metadata\":{\"uid\":\"w1\",\"labels\":{\"agents.x-k8s.io/"
+		"{\"metadata\":{\"uid\":\"w1\",\"namespace\":\"ns\",\"labels\":{\"agents.x-k8s.io/"
 		"sandbox-template-ref-hash\":\"t1\",\"agents.x-k8s.io/warm-pool-sandbox\":\"p1\"}},"
 		"\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"phase\":\"Running\",\"conditions\":"
 		"[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
@@ -111,6 +111,24 @@ Test(extender, prioritize_answers_go_field_names_for_asked_nodes_only)
 	cr_assert_eq(sg_json_get(cJSON_GetArrayItem(j, 1), "Score")->valueint, 10);
 	cr_assert_str_eq(res.pod_class, "cold-start");
 	cr_assert_str_eq(res.pod, "ns/c");
+	cJSON_Delete(j);
+}
+
+/* The warm pod of template t1 is in namespace ns: another namespace's t1 is elsewhere. */
+Test(extender, template_of_another_namespace_gets_no_locality)
+{
+	struct ex_outcome res;
+	int status;
+	cJSON *j = handle(EX_PRIORITIZE,
+			  "{\"Pod\":{\"metadata\":{\"name\":\"c\",\"namespace\":\"other\","
+			  "\"labels\":{\"agents.x-k8s.io/sandbox-template-ref-hash\":\"t1\"}}},"
+			  "\"Nodes\":null,\"NodeNames\":[\"n2\",\"n1\"]}",
+			  &status, &res);
+
+	cr_assert_eq(status, 200);
+	cr_assert_eq(sg_json_get(cJSON_GetArrayItem(j, 0), "Score")->valueint, 0);
+	cr_assert_eq(sg_json_get(cJSON_GetArrayItem(j, 1), "Score")->valueint, 0);
+	cr_assert_str_eq(res.pod_class, "cold-start");
 	cJSON_Delete(j);
 }
 

@@ -8,6 +8,7 @@
 
 #define TMPL "9e8d7c6b"
 #define POOL "1f2e3d4c"
+#define NS   "team-a"
 
 static struct ex_inventory *inv;
 
@@ -24,22 +25,28 @@ static void teardown(void)
 
 TestSuite(inventory, .init = setup, .fini = teardown);
 
-/* A pod as the API server describes it. node/pool may be NULL. */
-static cJSON *pod(const char *uid, const char *node, const char *pool, bool ready,
-		  const char *phase, bool deleting)
+/* A pod of namespace ns as the API server describes it. node/pool may be NULL. */
+static cJSON *pod_in(const char *ns, const char *uid, const char *node, const char *pool,
+		     bool ready, const char *phase, bool deleting)
 {
 	char text[2048];
 
 	snprintf(text, sizeof(text),
-		 "{\"metadata\":{\"uid\":\"%s\",%s\"labels\":{"
+		 "{\"metadata\":{\"namespace\":\"%s\",\"uid\":\"%s\",%s\"labels\":{"
 		 "\"agents.x-k8s.io/sandbox-template-ref-hash\":\"" TMPL "\"%s%s%s}},"
 		 "\"spec\":{%s%s%s},\"status\":{\"phase\":\"%s\",\"conditions\":[{\"type\":"
 		 "\"Ready\",\"status\":\"%s\"}]}}",
-		 uid, deleting ? "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"," : "",
+		 ns, uid, deleting ? "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"," : "",
 		 pool ? ",\"agents.x-k8s.io/warm-pool-sandbox\":\"" : "", pool ? pool : "",
 		 pool ? "\"" : "", node ? "\"nodeName\":\"" : "", node ? node : "",
 		 node ? "\"" : "", phase, ready ? "True" : "False");
 	return parse_or_die(text);
+}
+
+static cJSON *pod(const char *uid, const char *node, const char *pool, bool ready,
+		  const char *phase, bool deleting)
+{
+	return pod_in(NS, uid, node, pool, ready, phase, deleting);
 }
 
 static void upsert(cJSON *p, double now)
@@ -52,7 +59,7 @@ static struct ex_template_stats stats(const char *node)
 {
 	struct ex_template_stats t;
 
-	ex_inventory_template(inv, node, TMPL, &t);
+	ex_inventory_template(inv, node, NS, TMPL, &t);
 	return t;
 }
 
@@ -65,7 +72,7 @@ Test(inventory, warm_ready_pod_counts_on_its_node)
 	cr_assert_eq(t.warm_ready, 1);
 	cr_assert_eq(t.warm_total, 1);
 	cr_assert_eq(t.claimed, 0);
-	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", POOL), 1);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", NS, POOL), 1);
 	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 1);
 	cr_assert_eq(stats("n2").warm_total, 0);
 }
@@ -91,7 +98,7 @@ Test(inventory, every_transition_of_one_pod)
 	upsert(pod("u1", "n1", NULL, true, "Running", false), 5);
 	cr_assert_eq(stats("n1").warm_total, 0);
 	cr_assert_eq(stats("n1").claimed, 1);
-	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", POOL), 0);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", NS, POOL), 0);
 	/* Being deleted: counts nowhere, the template was just here. */
 	upsert(pod("u1", "n1", NULL, true, "Running", true), 6);
 	cr_assert_eq(stats("n1").claimed, 0);
@@ -211,7 +218,28 @@ Test(inventory, prune_forgets_old_empty_entries_only)
 	}
 	upsert(pod("here", "n2", POOL, true, "Running", false), 1);
 	ex_inventory_prune(inv, 100);
-	cr_assert(!ex_inventory_template(inv, "n1", TMPL, &t));
-	cr_assert(ex_inventory_template(inv, "n2", TMPL, &t));
+	cr_assert(!ex_inventory_template(inv, "n1", NS, TMPL, &t));
+	cr_assert(ex_inventory_template(inv, "n2", NS, TMPL, &t));
 	cr_assert_eq(t.warm_ready, 1);
+}
+
+/* agent-sandbox hashes the template name only: namespaces must not share counts. */
+Test(inventory, same_template_hash_in_two_namespaces_is_two_templates)
+{
+	struct ex_template_stats t;
+
+	upsert(pod("a1", "n1", POOL, true, "Running", false), 0);
+	upsert(pod_in("team-b", "b1", "n2", POOL, true, "Running", false), 0);
+	upsert(pod_in("team-b", "b2", "n2", POOL, true, "Running", false), 0);
+	cr_assert_eq(stats("n1").warm_ready, 1);
+	cr_assert(!ex_inventory_template(inv, "n2", NS, TMPL, &t));
+	cr_assert(ex_inventory_template(inv, "n2", "team-b", TMPL, &t));
+	cr_assert_eq(t.warm_ready, 2);
+	cr_assert(!ex_inventory_template(inv, "n1", "team-b", TMPL, &t));
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", NS, POOL), 1);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n2", NS, POOL), 0);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n2", "team-b", POOL), 2);
+	/* Node totals (the per-node cap) still count every namespace. */
+	cr_assert_eq(ex_inventory_node_pods(inv, "n2"), 2);
+	cr_assert_eq(ex_inventory_scoped_id(inv, "team-c", TMPL), EX_UNKNOWN);
 }
