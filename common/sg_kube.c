@@ -43,6 +43,19 @@ static char *read_file(const char *path, size_t *len)
 	return sg_buf_detach(&b);
 }
 
+#define MAX_TOKEN (64 << 10)
+
+/* A token goes into a header line: printable ASCII only, bounded. */
+static bool token_ok(const char *t)
+{
+	size_t n = 0;
+
+	for (; t[n]; n++)
+		if ((unsigned char)t[n] < 0x21 || (unsigned char)t[n] > 0x7e || n >= MAX_TOKEN)
+			return false;
+	return n > 0;
+}
+
 static char *b64decode(const char *in, size_t *outlen)
 {
 	size_t n = strlen(in), pad = 0;
@@ -164,8 +177,10 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 	c->server = strdup(s);
 	while (c->server && strlen(c->server) > 0 && c->server[strlen(c->server) - 1] == '/')
 		c->server[strlen(c->server) - 1] = '\0';
+	/* kubectl writes a YAML bool; a JSON kubeconfig may quote it. */
 	s = sg_json_str(cluster, "insecure-skip-tls-verify");
-	c->insecure = s && strcmp(s, "true") == 0;
+	c->insecure = cJSON_IsTrue(sg_json_get(cluster, "insecure-skip-tls-verify")) ||
+		      (s && strcmp(s, "true") == 0);
 	if (load_material(cluster, "certificate-authority", dir, &c->ca_pem, &c->ca_len, "cluster",
 			  cause))
 		goto out;
@@ -178,8 +193,16 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 				 path, user_name);
 			goto out;
 		}
-		if ((s = sg_json_str(user, "token")) && s[0])
+		if ((s = sg_json_str(user, "token")) && s[0]) {
+			if (!token_ok(s)) {
+				sg_failf(cause,
+					 "kubeconfig '%s': user '%s' token is over 64 KiB or not "
+					 "printable ASCII",
+					 path, user_name);
+				goto out;
+			}
 			c->token = strdup(s);
+		}
 		if ((s = sg_json_str(user, "tokenFile")) && s[0])
 			c->token_file = strdup(s);
 		if (load_material(user, "client-certificate", dir, &c->cert_pem, &c->cert_len,
@@ -195,6 +218,11 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 		}
 	}
 	c->source = strdup(path);
+	if (!c->server || !c->source || ((s = sg_json_str(user, "token")) && s[0] && !c->token) ||
+	    ((s = sg_json_str(user, "tokenFile")) && s[0] && !c->token_file)) {
+		sg_failf(cause, "kubeconfig '%s': out of memory", path);
+		goto out;
+	}
 	rc = 0;
 out:
 	cJSON_Delete(doc);
@@ -228,6 +256,8 @@ static int load_in_cluster(struct sg_kube_config *c, char **cause)
 				strerror(errno));
 	c->token_file = strdup(path);
 	c->source = strdup("in-cluster service account");
+	if (!c->server || !c->token_file || !c->source)
+		return sg_failf(cause, "out of memory loading the in-cluster configuration");
 	return 0;
 }
 
@@ -528,11 +558,17 @@ static char *current_token(const struct sg_kube *k)
 			n = strlen(t);
 			while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
 				t[--n] = '\0';
-			return t;
+			if (token_ok(t))
+				return t;
+			free(t);
+			sg_log_warn("token file '%s' does not hold a token (empty, over 64 KiB, or "
+				    "not printable ASCII); sending no token",
+				    k->cfg.token_file);
+			return NULL;
 		}
 		sg_log_warn("cannot read token file '%s': %s", k->cfg.token_file, strerror(errno));
 	}
-	return k->cfg.token ? strdup(k->cfg.token) : NULL;
+	return k->cfg.token && token_ok(k->cfg.token) ? strdup(k->cfg.token) : NULL;
 }
 
 static struct sg_kube_req *start(struct sg_kube *k, const char *method, const char *path,

@@ -124,6 +124,34 @@ Test(kube, kubeconfig_errors_say_what_is_wrong)
 		     "not valid base64");
 }
 
+/* kubeconfig is YAML, and JSON is YAML: a JSON file's bool must count too. */
+Test(kube, json_kubeconfig_with_a_real_bool)
+{
+	struct sg_kube_config c;
+	char *cause;
+
+	write_file(
+		"kc.json",
+		"{\"current-context\":\"x\",\"contexts\":[{\"name\":\"x\",\"context\":"
+		"{\"cluster\":\"c\",\"user\":\"u\"}}],\"clusters\":[{\"name\":\"c\","
+		"\"cluster\":{\"server\":\"https://s:6443/\",\"insecure-skip-tls-verify\":true}}],"
+		"\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"abc\"}}]}");
+	cr_assert_eq(load("kc.json", &c, &cause), 0, "%s", cause);
+	cr_assert(c.insecure);
+	cr_assert_str_eq(c.server, "https://s:6443");
+	cr_assert_str_eq(c.token, "abc");
+	sg_kube_config_release(&c);
+}
+
+/* A token is sent in a header line: a CR/LF in it would smuggle headers. */
+Test(kube, token_that_is_not_a_header_value_is_refused)
+{
+	expect_error("current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: c\n"
+		     "    user: u\nclusters:\n- name: c\n  cluster:\n    server: https://s\n"
+		     "users:\n- name: u\n  user:\n    token: \"abc\\r\\nX-Evil: 1\"\n",
+		     "not printable ASCII");
+}
+
 Test(kube, in_cluster_configuration)
 {
 	struct sg_kube_config c;
