@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -48,6 +49,8 @@ struct sg_informer {
 	bool broken; /* the watch stopped on a bad event: back off */
 	bool synced;
 	int backoff_ms;
+	struct timespec watch_began; /* and the event count then: a watch that ends */
+	unsigned long watch_events;  /* at once with nothing is retried with back-off */
 	struct sg_informer_stats stats;
 };
 
@@ -131,7 +134,20 @@ static void list_done(long status, const char *body, size_t len, const char *err
 	}
 	meta = sg_json_get(doc, "metadata");
 	cont = sg_json_str(meta, "continue");
-	if (cont && cont[0] && strlen(cont) < sizeof(inf->cont)) {
+	if (cont && cont[0]) {
+		/*
+		 * A page that cannot be followed is a failed list, not its end:
+		 * ending here would drop every pod of the pages not read.
+		 */
+		if (strlen(cont) >= sizeof(inf->cont)) {
+			inf->stats.errors++;
+			sg_log_warn("%s: list continue token is over %zu bytes; listing again",
+				    inf->name, sizeof(inf->cont) - 1);
+			inf->cont[0] = '\0';
+			sg_arena_reset(&inf->arena);
+			later(inf, true);
+			return;
+		}
 		strcpy(inf->cont, cont);
 		sg_arena_reset(&inf->arena);
 		start_list(inf);
@@ -152,7 +168,7 @@ static void list_done(long status, const char *body, size_t len, const char *err
 static void start_list(struct sg_informer *inf)
 {
 	struct sg_buf path;
-	char esc[8192];
+	char esc[3 * sizeof(inf->cont)];
 
 	inf->listing = true;
 	sg_buf_init(&path, 16384);
@@ -217,6 +233,18 @@ static bool watch_line(const char *line, size_t len, void *arg)
 	return true;
 }
 
+/* Less than a second and no event: a proxy or server refusing to stream. */
+static bool watch_ended_at_once(const struct sg_informer *inf)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - inf->watch_began.tv_sec) * 1000 +
+	     (now.tv_nsec - inf->watch_began.tv_nsec) / 1000000;
+	return ms < 1000 && inf->stats.events == inf->watch_events;
+}
+
 static void watch_done(long status, const char *body, size_t len, const char *err, void *arg)
 {
 	struct sg_informer *inf = arg;
@@ -232,9 +260,16 @@ static void watch_done(long status, const char *body, size_t len, const char *er
 		start_list(inf);
 		return;
 	}
-	if (status == 200 && !err && !inf->broken) {
+	if (status == 200 && !err && !inf->broken && !watch_ended_at_once(inf)) {
 		/* The server's timeoutSeconds ended the stream: resume where it stopped. */
 		start_watch(inf);
+		return;
+	}
+	if (status == 200 && !err && !inf->broken) {
+		inf->stats.errors++;
+		sg_log_warn("%s: watch ended at once with no event; retrying with back-off",
+			    inf->name);
+		later(inf, false);
 		return;
 	}
 	if (!inf->broken) {
@@ -252,10 +287,15 @@ static void start_watch(struct sg_informer *inf)
 	char esc[256];
 
 	if (!inf->rv[0]) {
-		start_list(inf);
+		/* Only after a list without a resourceVersion: do not spin. */
+		sg_log_warn("%s: the list carried no resourceVersion; listing again", inf->name);
+		inf->stats.errors++;
+		later(inf, true);
 		return;
 	}
 	inf->listing = false;
+	clock_gettime(CLOCK_MONOTONIC, &inf->watch_began);
+	inf->watch_events = inf->stats.events;
 	sg_buf_init(&path, 16384);
 	sg_kube_query_escape(inf->rv, esc, sizeof(esc));
 	/* A randomised timeout spreads the reconnects of many replicas. */

@@ -33,6 +33,8 @@ class FakeAPI:
         self.bookmarks = True
         self.generation = 0                       # bump to cut every open watch
         self.fail_next_lists = 0
+        self.continue_pad = ""                    # appended to continue tokens
+        self.empty_watches = False                # end each watch at once, no event
         self.active_watches = 0
         api = self
 
@@ -255,13 +257,14 @@ class FakeAPI:
         start = 0
         if q.get("continue"):
             start_s, list_rv = q["continue"].split(":")
+            list_rv = list_rv.rstrip("x")
             if int(list_rv) <= self.compacted[kind]:
                 return self.status(h, 410, "Expired", "continue token expired")
             start = int(start_s)
         page = items[start:start + limit] if limit else items[start:]
         meta = {"resourceVersion": str(rv)}
         if limit and start + limit < len(items):
-            meta["continue"] = "%d:%d" % (start + limit, rv)
+            meta["continue"] = "%d:%d%s" % (start + limit, rv, self.continue_pad)
         body = json.dumps({"kind": {"pods": "PodList", "nodes": "NodeList"}.get(
                                kind, "NetworkPolicyList"),
                            "apiVersion": "v1", "metadata": meta, "items": page}).encode()
@@ -300,6 +303,9 @@ class FakeAPI:
             h.wfile.flush()
 
         try:
+            if self.empty_watches:
+                h.wfile.write(b"0\r\n\r\n")
+                return
             if gone:
                 send({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
                                                   "status": "Failure", "reason": "Expired",

@@ -249,6 +249,44 @@ def test_paged_list(cluster, start_extender):
     assert api.count("GET /api/v1/pods?labelSelector") >= 3  # pages of 500
 
 
+def test_unfollowable_continue_token_is_a_failed_list_not_its_end(cluster, start_extender):
+    api = cluster.api
+    for i in range(600):
+        api.put_pod(pod("p%04d" % i, node="n1", pool=POOL))
+    d = start_extender()
+    assert d.metric("sandbox_guard_inventory_pods") == 600
+    lists = d.metric("sandbox_guard_inventory_lists_total")
+    # The next list's first page hands out a token too long to follow.
+    api.continue_pad = "x" * 5000
+    api.compact("pods")
+    api.put_pod(pod("p0600", node="n2", pool=POOL))  # lists now start after the compaction
+    wait(lambda: "continue token is over" in d.text(), "the long token noticed")
+    time.sleep(0.5)
+    # Ending the list at its first page would have dropped the other 100 pods.
+    assert d.metric("sandbox_guard_inventory_pods") == 600
+    assert d.metric("sandbox_guard_inventory_lists_total") == lists
+    api.continue_pad = ""
+    wait(lambda: d.metric("sandbox_guard_inventory_lists_total") > lists, "relist completes")
+    assert d.metric("sandbox_guard_inventory_pods") == 601
+
+
+def test_watch_that_ends_at_once_is_retried_with_back_off(cluster, start_extender):
+    api = cluster.api
+    d = start_extender()
+    api.empty_watches = True
+    before = api.count("GET /api/v1/pods?")
+    api.cut_watches()
+    time.sleep(2)
+    # Without back-off this is a reconnect per round trip: hundreds in 2 s.
+    starts = api.count("GET /api/v1/pods?") - before
+    assert starts < 20, starts
+    assert "watch ended at once" in d.text()
+    api.empty_watches = False
+    api.put_pod(pod("w1", node="n1", pool=POOL))
+    wait(lambda: scores(d, cold_claim_pod(), ["n1"]) == {"n1": 10}, "event after recovery",
+         timeout=30)
+
+
 def test_rotated_token_is_read_from_the_file(cluster, start_extender):
     api = cluster.api
     d = start_extender()
