@@ -276,7 +276,8 @@ static int put_value(struct sg_buf *out, double v)
 		return sg_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
 	if (isnan(v))
 		return sg_buf_puts(out, "NaN");
-	if (v == (double)(int64_t)v && fabs(v) < 9e15)
+	/* Range first: casting an out-of-range double to an integer is undefined. */
+	if (fabs(v) < 9e15 && v == (double)(int64_t)v)
 		return sg_buf_printf(out, "%lld", (long long)v);
 	return sg_buf_printf(out, "%.17g", v);
 }

@@ -121,8 +121,9 @@ void sg_reply_header(struct sg_request *r, const char *name, const char *value);
 const char *sg_request_header(struct sg_request *r, const char *name);
 
 /*
- * Splits "HOST:PORT" / "[V6]:PORT" / ":PORT" into host (empty for all
- * interfaces) and port. 0, or -EINVAL with *cause.
+ * Splits "HOST:PORT" / "[V6]:PORT" / ":PORT" into host and port. An empty
+ * host (":PORT") listens on every IPv4 interface, as 0.0.0.0 does; "[::]"
+ * takes IPv6 too. 0, or -EINVAL with *cause.
  */
 int sg_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, char **cause);
 
