@@ -33,6 +33,7 @@ struct parser {
 	const char *error; /* static text */
 	int depth;
 	unsigned flags;
+	bool nul; /* the last string decoded held a \u0000 */
 };
 
 static cJSON *node(struct parser *ps, int type)
@@ -104,7 +105,8 @@ static size_t put_utf8(char *o, unsigned cp)
  * Parses a string at ps->p (the opening quote) into a new NUL-terminated
  * arena string. Escapes follow RFC 8259, with UTF-16 surrogate pairs
  * joined; unescaped control characters are refused (as Go refuses them). A
- * \u0000 ends the C string early, as in cJSON.
+ * \u0000 ends the C string early, as in cJSON, and sets ps->nul: in a key
+ * that would make "a\u0000b" read as "a", so keys refuse it.
  */
 static char *parse_string(struct parser *ps)
 {
@@ -112,6 +114,7 @@ static char *parse_string(struct parser *ps)
 	bool escapes = false;
 	char *out, *o;
 
+	ps->nul = false;
 	for (q = s;; q++) {
 		q = sg_scan_json_special(q, ps->end);
 		if (q >= ps->end)
@@ -194,6 +197,8 @@ static char *parse_string(struct parser *ps)
 			s += 6;
 			cp = 0x10000 + (((cp & 0x3ff) << 10) | (lo & 0x3ff));
 		}
+		if (cp == 0)
+			ps->nul = true;
 		o += put_utf8(o, cp);
 	}
 	*o = '\0';
@@ -452,6 +457,11 @@ static cJSON *parse_container(struct parser *ps, bool object, const char *parent
 			key = parse_string(ps);
 			if (!key)
 				return NULL;
+			if (ps->nul) {
+				/* Go keeps the NUL; a key cut short here could shadow another. */
+				ps->error = "\\u0000 in an object key";
+				return NULL;
+			}
 			skip_ws(ps);
 			if (ps->p >= ps->end || *ps->p != ':') {
 				ps->error = "expected ':'";
@@ -535,7 +545,7 @@ static cJSON *parse_value(struct parser *ps, const char *key)
 cJSON *sg_json_parse_arena(const char *text, size_t n, struct sg_arena *arena, unsigned flags,
 			   char **cause)
 {
-	struct parser ps = {text, text + n, text, arena, NULL, 0, flags};
+	struct parser ps = {text, text + n, text, arena, NULL, 0, flags, false};
 	cJSON *root;
 	char msg[160];
 
@@ -615,7 +625,7 @@ static int seek_member(struct parser *ps, const char *key)
 int sg_json_array_spans(const char *text, size_t n, const char *const *keys, size_t nkeys,
 			struct sg_span *spans, size_t max, size_t *count)
 {
-	struct parser ps = {text, text + n, text, NULL, NULL, 0, 0};
+	struct parser ps = {text, text + n, text, NULL, NULL, 0, 0, false};
 
 	*count = 0;
 	skip_ws(&ps);

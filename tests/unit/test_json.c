@@ -162,10 +162,22 @@ Test(json, fast_parser_is_strict)
 		"tru",
 		"\"abc",
 		"",
+		/* Read as two "hostNetwork" keys, the last one winning, were the NUL to cut it. */
+		"{\"hostNetwork\":true,\"hostNetwork\\u0000x\":false}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_null(fast(bad[i], 0), "accepted: %s", bad[i]);
+	sg_arena_release(&arena);
+}
+
+/* A NUL inside a value is kept as cJSON keeps it (the string ends there). */
+Test(json, nul_in_a_value_is_accepted)
+{
+	cJSON *j = fast("{\"a\":\"x\\u0000y\"}", 0);
+
+	cr_assert_not_null(j);
+	cr_assert_str_eq(sg_json_str(j, "a"), "x");
 	sg_arena_release(&arena);
 }
 
