@@ -113,9 +113,15 @@ static void check_netpol(const struct ctx *c, const cJSON *np, struct wh_violati
 	const cJSON *spec = sg_json_get(np, "spec"), *types = sg_json_arr(spec, "policyTypes");
 	const cJSON *egress = sg_json_arr(spec, "egress");
 
-	if (!wh_netpol_selects_sandboxes(sg_json_get(spec, "podSelector")))
+	if (!wh_netpol_selects_sandboxes(sg_json_get(spec, "podSelector"), c->r->every_policy))
 		return;
-	/* Without policyTypes, Ingress always applies and Egress when there are egress rules. */
+	/*
+	 * Without policyTypes (or with an empty list, which the API server
+	 * defaults the same way), Ingress always applies and Egress when there
+	 * are egress rules.
+	 */
+	if (sg_json_count(types) == 0)
+		types = NULL;
 	if (!types || has_str(types, "Ingress"))
 		wh_netpol_check_rules(sg_json_arr(spec, "ingress"), true, c->ns, &c->r->envelope,
 				      wh_policy_dns(c->p), "spec.ingress", out);
@@ -222,6 +228,19 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 			     wh_kind_name(kind));
 		return;
 	}
+	/*
+	 * A pod that becomes a sandbox pod in this update (labels or owner
+	 * added) was never checked: judge it whole, as if created, rather than
+	 * forgiving what it already had.
+	 */
+	if (!create && kind == WH_KIND_POD && old && !wh_is_sandbox_pod(old)) {
+		check_object(&c, kind, obj, true, now);
+		wh_violation(
+			now,
+			"metadata: an existing pod may not be turned into a Sandbox pod "
+			"(agent-sandbox labels or a Sandbox owner were added); create it as one");
+		return;
+	}
 	check_object(&c, kind, obj, create, now);
 	if (!create && old) {
 		struct wh_violations before;
@@ -310,7 +329,8 @@ static const char *decide(const struct wh_rules *r, const struct wh_review *rv, 
 	for (size_t i = 0; i < kept->n; i++)
 		warn(a, "sandbox-guard: already present before this update, not blocking it: ",
 		     kept->items[i]);
-	if (now->n == 0)
+	/* Past the cap nothing is listed: never let an uncounted violation pass. */
+	if (now->n == 0 && now->dropped == 0)
 		return "allowed";
 	switch (r->mode) {
 	case WH_ENFORCE:

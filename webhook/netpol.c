@@ -697,6 +697,17 @@ static bool everyone_within(const cJSON *ports, bool ingress, const struct envru
 	return false;
 }
 
+/* The block's cidr lies inside ::ffff:0:0/96. */
+static bool mapped_only(const cJSON *block)
+{
+	struct wh_iprange r, mapped;
+	const char *cidr = sg_json_str(block, "cidr");
+
+	return cidr && wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
+	       wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 && r.lo >= mapped.lo &&
+	       r.hi <= mapped.hi;
+}
+
 /*
  * An ipBlock is covered by the union of the envelope's ipBlocks whose ports
  * cover its rule's. Returns how many ranges are not (-1: cannot tell).
@@ -774,7 +785,7 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 		       const struct envrules *er, const char *where, struct wh_violations *out)
 {
 	char what[800], range[128], more[48];
-	struct wh_iprange gap;
+	struct wh_iprange gap = {0};
 	struct sg_buf d;
 	long n;
 
@@ -789,7 +800,17 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 		}
 	} else if (sg_json_obj(peer, "ipBlock")) {
 		n = block_outside(sg_json_obj(peer, "ipBlock"), ports, ingress, er, &gap);
-		if (n < 0) {
+		if (mapped_only(sg_json_obj(peer, "ipBlock"))) {
+			/*
+			 * block_outside drops the mapped range (see there); a block that
+			 * is nothing else would pass unchecked, yet some policy engines
+			 * read ::ffff:a.b.c.d/n as the IPv4 range it embeds.
+			 */
+			wh_violation(out,
+				     "%s: ipBlock %.64s is an IPv4-mapped IPv6 range; write it in "
+				     "IPv4 form so it can be checked against the envelope",
+				     where, sg_json_str(sg_json_obj(peer, "ipBlock"), "cidr"));
+		} else if (n < 0) {
 			wh_violation(out, "%s: ipBlock cannot be parsed", where);
 		} else if (n > 0) {
 			sg_buf_reset(&d);
@@ -855,7 +876,7 @@ static bool sandbox_key(const char *k)
 	       strncmp(k, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) == 0;
 }
 
-bool wh_netpol_selects_sandboxes(const cJSON *pod_selector)
+bool wh_netpol_selects_sandboxes(const cJSON *pod_selector, bool every_policy)
 {
 	struct selector s;
 	bool positive_sandbox = false, positive_other = false;
@@ -863,6 +884,13 @@ bool wh_netpol_selects_sandboxes(const cJSON *pod_selector)
 	selector_parse(pod_selector, &s);
 	if (!s.valid)
 		return true; /* cannot tell: check it */
+	if (every_policy) {
+		/* Only our stamped, protected label proves a selector misses sandbox pods. */
+		for (size_t i = 0; i < s.n; i++)
+			if (s.r[i].op == OP_NOTEXISTS && strcmp(s.r[i].key, WH_PROFILE_LABEL) == 0)
+				return false;
+		return true;
+	}
 	for (size_t i = 0; i < s.n; i++) {
 		const struct req *r = &s.r[i];
 		bool positive = r->op == OP_IN || r->op == OP_EXISTS;

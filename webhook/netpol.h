@@ -72,8 +72,13 @@ void wh_netpol_check_rules(const cJSON *rules, bool ingress, const char *ns,
  * extensions.agents.x-k8s.io/..., sandbox-guard.io/...) without excluding
  * them, or it has only negative requirements (NotIn, DoesNotExist), which
  * match pods that merely lack some label.
+ *
+ * Sandbox pods also carry labels their users chose (a template's or
+ * claim's), which a selector like app=web can match. With every_policy
+ * (policy network.policyScope "every-policy") only a selector that requires
+ * sandbox-guard.io/network-profile to be absent counts as missing them.
  */
-bool wh_netpol_selects_sandboxes(const cJSON *pod_selector);
+bool wh_netpol_selects_sandboxes(const cJSON *pod_selector, bool every_policy);
 
 /* True if the whole of rules is inside envelope (used to check profiles at load). */
 bool wh_netrules_within(const struct wh_netrules *rules, const struct wh_netrules *envelope,

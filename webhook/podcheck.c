@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "classify.h"
 #include "sg_json.h"
 
 /* Pod Security's safe sysctls (baseline), the only ones a sandbox may set. */
@@ -428,7 +429,15 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 	{
 		const cJSON *n;
 
-		if (strncmp(o->string, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) != 0 ||
+		/*
+		 * Ours, and agent-sandbox's identity labels: the pod's Sandbox and
+		 * template never change (adoption removes only warm-pool-sandbox),
+		 * and without them the pod would leave its template's
+		 * NetworkPolicy and become selectable as a non-sandbox pod.
+		 */
+		if ((strncmp(o->string, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) != 0 &&
+		     strcmp(o->string, AS_LABEL_NAME_HASH) != 0 &&
+		     strcmp(o->string, AS_LABEL_TEMPLATE) != 0) ||
 		    !cJSON_IsString(o))
 			continue;
 		n = sg_json_get(new_labels, o->string);

@@ -389,9 +389,11 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 		"seccompRuntimeDefault",      "disallowPrivilegeEscalation",
 		"dropAllCapabilities",	      "runAsNonRoot",
 		"readOnlyRootFilesystem",     NULL};
-	static const char *const net_top[] = {"defaultProfile", "allowedProfiles", "envelope",
-					      "profiles",	"clusterDNS",	   NULL};
-	static const char *const net_ns[] = {"defaultProfile", "allowedProfiles", "envelope", NULL};
+	static const char *const net_top[] = {
+		"defaultProfile", "allowedProfiles", "policyScope", "envelope",
+		"profiles",	  "clusterDNS",	     NULL};
+	static const char *const net_ns[] = {"defaultProfile", "allowedProfiles", "policyScope",
+					     "envelope", NULL};
 	const cJSON *rc, *h, *net;
 	char w[512];
 
@@ -450,6 +452,18 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 						"%s.allowUnmanagedTemplates must be true or false",
 						w);
 			r->allow_unmanaged = cJSON_IsTrue(au);
+		}
+		if (sg_json_get(net, "policyScope")) {
+			const cJSON *ps = sg_json_get(net, "policyScope");
+
+			if (!cJSON_IsString(ps) ||
+			    (strcmp(ps->valuestring, "sandbox-selectors") != 0 &&
+			     strcmp(ps->valuestring, "every-policy") != 0))
+				return sg_failf(cause,
+						"%s.policyScope must be \"sandbox-selectors\" or "
+						"\"every-policy\"",
+						w);
+			r->every_policy = strcmp(ps->valuestring, "every-policy") == 0;
 		}
 		if (top && parse_network_top(p, net, where, cause))
 			return -EINVAL;

@@ -152,6 +152,42 @@ Test(admission, warn_and_audit_modes_allow_and_report)
 	free(body);
 }
 
+/* app=web with open ingress: allowed by default, refused where every policy is bound. */
+Test(admission, every_policy_scope_binds_policies_for_ordinary_labels)
+{
+	const char *policies[] = {
+		"{}",
+		"{\"network\":{\"policyScope\":\"every-policy\"}}",
+		"{\"network\":{\"policyScope\":\"every-policy\"},\"namespaces\":{\"team-a\":{"
+		"\"network\":{\"policyScope\":\"sandbox-selectors\"}}}}",
+	};
+	const bool allowed[] = {true, false, true};
+	size_t len;
+	char *body = fixture_text("reviews/netpol-other-pods-create.json", &len);
+
+	for (int i = 0; i < 3; i++) {
+		char *cause = NULL;
+		struct wh_policy *p =
+			wh_policy_parse(policies[i], strlen(policies[i]), "s", &cause);
+		struct wh_outcome res;
+		struct sg_buf out;
+		cJSON *doc;
+
+		cr_assert_not_null(p, "%s", cause);
+		sg_buf_init(&out, 1 << 20);
+		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &arena, &out, &res), 200);
+		doc = parse_or_die(out.data);
+		cr_assert_eq(sg_json_true(sg_json_get(doc, "response"), "allowed"), allowed[i],
+			     "%s: %s", policies[i], out.data);
+		if (!allowed[i])
+			cr_assert(strstr(out.data, "every source"), "%s", out.data);
+		cJSON_Delete(doc);
+		sg_buf_release(&out);
+		wh_policy_free(p);
+	}
+	free(body);
+}
+
 Test(admission, delete_and_connect_are_allowed_without_checks)
 {
 	struct wh_policy *p = default_policy();

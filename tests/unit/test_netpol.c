@@ -116,10 +116,17 @@ Test(netpol, egress_cidr_arithmetic)
 	      "(the cloud metadata endpoint)");
 	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"100.64.0.0/10\"}}]}]", false, "100.64.0.0/10");
 	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"fd12::/16\"}}]}]", false, "fd12::/16");
-	/* IPv4-mapped space carries no traffic of its own (it leaves as IPv4). */
-	cr_assert_eq(
-		check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::ffff:10.0.0.0/104\"}}]}]", false, NULL),
-		0);
+	/*
+	 * IPv4-mapped space is dropped from wide IPv6 blocks (it leaves as IPv4,
+	 * and the API server refuses it in an except), but a block that is
+	 * nothing else is refused: some engines read it as the IPv4 range.
+	 */
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::ffff:10.0.0.0/104\"}}]}]", false,
+	      "IPv4-mapped IPv6 range");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::ffff:169.254.169.254/128\"}}]}]", false,
+	      "write it in IPv4 form");
+	check("[{\"from\":[{\"ipBlock\":{\"cidr\":\"::ffff:0.0.0.0/96\"}}]}]", true,
+	      "IPv4-mapped IPv6 range");
 	cr_assert_eq(check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::1/128\","
 			   "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"fc00::/7\",\"fe80::/10\"]}}]}]",
 			   false, NULL),
@@ -147,13 +154,18 @@ Test(netpol, dns_rule_and_ports)
 	check(rules, false, "TCP dns");
 }
 
-static bool selects(const char *sel)
+static bool selects_in(const char *sel, bool every_policy)
 {
 	cJSON *s = parse_or_die(sel);
-	bool r = wh_netpol_selects_sandboxes(s);
+	bool r = wh_netpol_selects_sandboxes(s, every_policy);
 
 	cJSON_Delete(s);
 	return r;
+}
+
+static bool selects(const char *sel)
+{
+	return selects_in(sel, false);
 }
 
 Test(netpol, which_policies_can_select_sandbox_pods)
@@ -169,6 +181,20 @@ Test(netpol, which_policies_can_select_sandbox_pods)
 			   "\"operator\":\"DoesNotExist\"}]}"));
 }
 
+/* Sandbox pods carry user labels too (app=python-runtime): every-policy binds those. */
+Test(netpol, every_policy_scope_binds_ordinary_selectors)
+{
+	cr_assert(selects_in("{\"matchLabels\":{\"app\":\"web\"}}", true));
+	cr_assert(selects_in("{}", true));
+	cr_assert(selects_in("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
+			     "sandbox-name-hash\",\"operator\":\"DoesNotExist\"}]}",
+			     true));
+	cr_assert(!selects_in("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{"
+			      "\"key\":\"sandbox-guard.io/network-profile\",\"operator\":"
+			      "\"DoesNotExist\"}]}",
+			      true));
+}
+
 static void bad_policy(const char *text, const char *needle)
 {
 	char *cause = NULL;
@@ -177,6 +203,13 @@ static void bad_policy(const char *text, const char *needle)
 	cr_assert_null(p, "accepted: %s", text);
 	cr_assert(strstr(cause, needle), "'%s' not in '%s'", needle, cause);
 	free(cause);
+}
+
+Test(netpol, policy_scope_values)
+{
+	bad_policy("{\"network\":{\"policyScope\":\"everything\"}}",
+		   "policy.network.policyScope must be \"sandbox-selectors\" or \"every-policy\"");
+	bad_policy("{\"network\":{\"policyScope\":true}}", "policyScope must be");
 }
 
 Test(netpol, policy_profiles_must_stay_inside_the_envelope)
