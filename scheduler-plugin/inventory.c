@@ -606,6 +606,129 @@ size_t ex_inventory_bytes(const struct ex_inventory *inv)
 	       inv->names.nslots * sizeof(uint32_t) + inv->names.bytes;
 }
 
+static void mark(uint32_t *remap, uint32_t id)
+{
+	if (id != NONE)
+		remap[id] = 0;
+}
+
+/*
+ * Drops names that no pod and no pair refers to any more (nodes scaled
+ * away, templates deleted) and renumbers the rest, so the table follows
+ * the live cluster rather than its history. Runs only once at least half
+ * the names are dead, which keeps its cost (a pass over everything)
+ * amortised. Ids are not held across calls, so renumbering is safe here.
+ */
+static void names_compact(struct ex_inventory *inv)
+{
+	struct intern *t = &inv->names;
+	struct pairmap *maps[] = {&inv->templates, &inv->pools};
+	uint32_t n = t->n, live = 0, *remap;
+	struct pair *fresh[2] = {NULL, NULL};
+
+	if (n < 256)
+		return;
+	remap = malloc(n * sizeof(*remap));
+	if (!remap)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		remap[i] = NONE;
+	for (uint32_t i = 0; i < inv->npods; i++) {
+		const struct pod *p = &inv->pods[i];
+
+		if (!p->used)
+			continue;
+		mark(remap, p->node);
+		mark(remap, p->tmpl);
+		mark(remap, p->pool);
+	}
+	for (int m = 0; m < 2; m++)
+		for (uint32_t i = 0; i < maps[m]->nslots; i++) {
+			uint64_t k = maps[m]->slots[i].key;
+
+			if (k) {
+				mark(remap, (uint32_t)(k >> 32) - 1);
+				mark(remap, (uint32_t)k - 1);
+			}
+		}
+	for (uint32_t i = 0; i < n; i++)
+		live += remap[i] == 0;
+	if (live * 2 > n) {
+		free(remap);
+		return;
+	}
+	/* Pair keys change, so their slots do: allocate before changing anything. */
+	for (int m = 0; m < 2; m++) {
+		fresh[m] = calloc(maps[m]->nslots ? maps[m]->nslots : 1, sizeof(struct pair));
+		if (!fresh[m]) {
+			free(fresh[0]);
+			free(remap);
+			return;
+		}
+	}
+	/* New ids keep the old order, so every move below goes downwards. */
+	live = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (remap[i] == NONE) {
+			t->bytes -= strlen(t->names[i]) + 1;
+			free(t->names[i]);
+			continue;
+		}
+		remap[i] = live;
+		t->names[live++] = t->names[i];
+	}
+	t->n = live;
+	for (uint32_t i = 0; i < inv->npods; i++) {
+		struct pod *p = &inv->pods[i];
+
+		if (!p->used)
+			continue;
+		p->node = p->node == NONE ? NONE : remap[p->node];
+		p->tmpl = remap[p->tmpl];
+		p->pool = p->pool == NONE ? NONE : remap[p->pool];
+	}
+	for (int m = 0; m < 2; m++) {
+		struct pairmap *pm = maps[m];
+		uint32_t mask = pm->nslots - 1;
+
+		for (uint32_t j = 0; j < pm->nslots; j++) {
+			uint64_t k = pm->slots[j].key;
+			uint32_t i;
+
+			if (!k)
+				continue;
+			k = pair_key(remap[(uint32_t)(k >> 32) - 1], remap[(uint32_t)k - 1]);
+			for (i = (uint32_t)hash_u64(k) & mask; fresh[m][i].key; i = (i + 1) & mask)
+				;
+			fresh[m][i] = pm->slots[j];
+			fresh[m][i].key = k;
+		}
+		free(pm->slots);
+		pm->slots = fresh[m];
+		if (!pm->nslots) {
+			/* Nothing was there: keep the map empty, as before. */
+			free(pm->slots);
+			pm->slots = NULL;
+		}
+	}
+	for (uint32_t i = 0; i < inv->node_cap && i < n; i++) {
+		uint32_t c = inv->node_pods[i];
+
+		inv->node_pods[i] = 0;
+		if (remap[i] != NONE)
+			inv->node_pods[remap[i]] = c;
+	}
+	memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+	for (uint32_t id = 0; id < t->n; id++) {
+		uint32_t i = (uint32_t)sg_hash_str(t->names[id]) & (t->nslots - 1);
+
+		while (t->slots[i])
+			i = (i + 1) & (t->nslots - 1);
+		t->slots[i] = id + 1;
+	}
+	free(remap);
+}
+
 void ex_inventory_prune(struct ex_inventory *inv, double cutoff)
 {
 	struct pairmap *maps[] = {&inv->templates, &inv->pools};
@@ -627,4 +750,5 @@ void ex_inventory_prune(struct ex_inventory *inv, double cutoff)
 		if (changed)
 			pair_rehash(pm, pm->nslots);
 	}
+	names_compact(inv);
 }

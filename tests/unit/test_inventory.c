@@ -243,3 +243,47 @@ Test(inventory, same_template_hash_in_two_namespaces_is_two_templates)
 	cr_assert_eq(ex_inventory_node_pods(inv, "n2"), 2);
 	cr_assert_eq(ex_inventory_scoped_id(inv, "team-c", TMPL), EX_UNKNOWN);
 }
+
+/* Nodes and templates that are gone leave the name table: memory follows live pods. */
+Test(inventory, names_of_departed_nodes_and_templates_are_forgotten)
+{
+	struct ex_template_stats t;
+	char uid[64], node[32], text[1024];
+	size_t full, after;
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		snprintf(node, sizeof(node), "node-%d", i);
+		snprintf(text, sizeof(text),
+			 "{\"metadata\":{\"namespace\":\"ns%d\",\"uid\":\"%s\",\"labels\":{"
+			 "\"agents.x-k8s.io/sandbox-template-ref-hash\":\"t%d\"}},"
+			 "\"spec\":{\"nodeName\":\"%s\"},\"status\":{\"phase\":\"Running\"}}",
+			 i % 7, uid, i, node);
+		upsert(parse_or_die(text), 0);
+	}
+	upsert(pod("keep", "node-5", POOL, true, "Running", false), 0);
+	full = ex_inventory_bytes(inv);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(text, sizeof(text), "{\"metadata\":{\"uid\":\"u%d\"}}", i);
+		cJSON *p = parse_or_die(text);
+
+		ex_inventory_remove(inv, p, 1);
+		cJSON_Delete(p);
+	}
+	ex_inventory_prune(inv, 100);
+	after = ex_inventory_bytes(inv);
+	cr_assert_lt(after, full, "%zu bytes before, %zu after", full, after);
+	cr_assert_eq(ex_inventory_id(inv, "node-1999"), EX_UNKNOWN);
+	cr_assert_eq(ex_inventory_scoped_id(inv, "ns0", "t0"), EX_UNKNOWN);
+	/* The survivor, renumbered, still answers. */
+	cr_assert(ex_inventory_template(inv, "node-5", NS, TMPL, &t));
+	cr_assert_eq(t.warm_ready, 1);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "node-5", NS, POOL), 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "node-5"), 1);
+	/* And new pods intern and count as before. */
+	upsert(pod("new", "node-9", POOL, true, "Running", false), 2);
+	cr_assert(ex_inventory_template(inv, "node-9", NS, TMPL, &t));
+	cr_assert_eq(t.warm_ready, 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "node-9"), 1);
+	cr_assert_eq(ex_inventory_node_pods(inv, "node-5"), 1);
+}
