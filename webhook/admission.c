@@ -215,6 +215,15 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 	if (kind == WH_KIND_OTHER)
 		return;
 	if (kind == WH_KIND_POD) {
+		/*
+		 * pods/status keeps the spec and owners but, unlike most status
+		 * endpoints, takes the labels of the new object: hold those.
+		 */
+		if (is(rv->subresource, "status")) {
+			if (!create && old && obj && wh_is_sandbox_pod(old))
+				wh_check_labels_kept(wh_labels(old), wh_labels(obj), now);
+			return;
+		}
 		if (rv->subresource[0] && !is(rv->subresource, "ephemeralcontainers"))
 			return;
 		if (!obj) {

@@ -153,6 +153,21 @@ spec:
 		if out, err := kubectl(c, "-n", ns, "label", "pod", "running", "sandbox.users.io/note=ok"); err != nil {
 			t.Fatalf("kubectl label with an unrelated label failed: %v\n%s", err, out)
 		}
+		// pods/status takes new labels as well (the API server keeps only
+		// spec and owners there): the same refusal, from its own webhook.
+		out, err = kubectl(c, "-n", ns, "patch", "pod", "running", "--subresource=status", "--type=json",
+			"-p", `[{"op":"remove","path":"/metadata/labels/sandbox-guard.io~1network-profile"}]`)
+		if err == nil {
+			t.Fatalf("removing the isolation label through pods/status succeeded:\n%s", out)
+		}
+		requireContains(t, "kubectl patch --subresource=status", out,
+			`admission webhook "pods-status.validate.sandbox-guard.io" denied the request`,
+			"sandbox-guard.io/network-profile=default was removed")
+		// An ordinary status write (the kubelet's kind) never reaches the webhook.
+		if out, err := kubectl(c, "-n", ns, "patch", "pod", "running", "--subresource=status", "--type=merge",
+			"-p", `{"status":{"message":"still fine"}}`); err != nil {
+			t.Fatalf("a status patch without label changes failed: %v\n%s", err, out)
+		}
 	})
 
 	t.Run("NetworkPolicyOpenIngress/kubectl", func(t *testing.T) {
