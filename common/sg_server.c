@@ -338,6 +338,9 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 				    "within %d ms",
 				    s->name, s->opts.request_timeout_ms);
 			conn_close(c);
+		} else if (s->draining && !conn_busy(c)) {
+			/* Its reply was still being written when the drain began; now idle. */
+			conn_close(c);
 		}
 	}
 }
