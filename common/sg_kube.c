@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "sg_buf.h"
@@ -276,6 +277,11 @@ void sg_kube_config_release(struct sg_kube_config *c)
 {
 	free(c->server);
 	free(c->ca_pem);
+	/* Secrets do not outlive their use in freed heap memory. */
+	if (c->token)
+		OPENSSL_cleanse(c->token, strlen(c->token));
+	if (c->key_pem)
+		OPENSSL_cleanse(c->key_pem, c->key_len);
 	free(c->token);
 	free(c->token_file);
 	free(c->cert_pem);
@@ -638,7 +644,10 @@ static struct sg_kube_req *start(struct sg_kube *k, const char *method, const ch
 		sg_buf_init(&h, 16384);
 		sg_buf_printf(&h, "Authorization: Bearer %s", token);
 		r->headers = curl_slist_append(r->headers, h.data ? h.data : "");
+		if (h.data)
+			OPENSSL_cleanse(h.data, h.len);
 		sg_buf_release(&h);
+		OPENSSL_cleanse(token, strlen(token));
 		free(token);
 	}
 	if (content_type) {
