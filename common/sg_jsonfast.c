@@ -1,10 +1,10 @@
 /*
- * A JSON parser for the hot path: the same grammar cJSON accepts, the same
- * tree cJSON builds (so every sg_json helper and cJSON predicate works on
- * it), but every node and string comes from an arena, strings without
- * escapes are copied in one go, and there is nothing to free node by node.
- * cJSON's own parser spent about 40% of a review's time in allocation and
- * per-character copying; this one takes a fraction of that (see
+ * A JSON parser for the hot path: strict RFC 8259 (it refuses some input
+ * cJSON takes: "01", control characters, lone surrogates, \u0000 in keys;
+ * never the reverse), the same tree cJSON builds (so every sg_json helper and cJSON predicate works
+ * on it), but every node and string comes from an arena, strings without escapes are copied in one
+ * go, and there is nothing to free node by node. cJSON's own parser spent about 40% of a review's
+ * time in allocation and per-character copying; this one takes a fraction of that (see
  * docs/benchmarks.md). Trees it returns must never reach cJSON_Delete.
  *
  * The fuzz target tests/fuzz/fuzz_json.c checks it against cJSON: same
@@ -295,6 +295,7 @@ static int skip_string(struct parser *ps)
 {
 	const char *q = ps->p + 1;
 
+	ps->nul = false;
 	for (;; q++) {
 		q = sg_scan_json_special(q, ps->end);
 		if (q >= ps->end) {
@@ -309,18 +310,30 @@ static int skip_string(struct parser *ps)
 		}
 		/* Escapes are checked as strictly as parse_string does. */
 		q++;
-		if (q >= ps->end || !strchr("\"\\/bfnrtu", *q)) {
+		if (q >= ps->end || *q == '\0' || !strchr("\"\\/bfnrtu", *q)) {
 			ps->error = "invalid escape in string";
 			return -1;
 		}
 		if (*q == 'u') {
-			unsigned cp;
+			unsigned cp, lo;
 
-			if (ps->end - q < 5 || hex4(q + 1, &cp) != 0) {
+			if (ps->end - q < 5 || hex4(q + 1, &cp) != 0 ||
+			    (cp >= 0xdc00 && cp <= 0xdfff)) {
 				ps->error = "invalid escape in string";
 				return -1;
 			}
 			q += 4;
+			if (cp == 0)
+				ps->nul = true;
+			/* A high surrogate needs its low half, as parse_string requires. */
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (ps->end - q < 7 || q[1] != '\\' || q[2] != 'u' ||
+				    hex4(q + 3, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
+					ps->error = "invalid escape in string";
+					return -1;
+				}
+				q += 6;
+			}
 		}
 	}
 	ps->p = q + 1;
@@ -352,6 +365,10 @@ static int skip_container(struct parser *ps, bool object)
 			}
 			if (skip_string(ps))
 				return -1;
+			if (ps->nul) {
+				ps->error = "\\u0000 in an object key";
+				return -1;
+			}
 			skip_ws(ps);
 			if (ps->p >= ps->end || *ps->p != ':') {
 				ps->error = "expected ':'";

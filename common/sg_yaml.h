@@ -7,8 +7,9 @@
  * reader accepts exactly that, plus JSON (a kubeconfig may be JSON, which is
  * YAML too), and refuses anything else (anchors, tags, block scalars,
  * non-empty flow collections, multiple documents) with a message naming
- * the line, rather than guessing. Every scalar becomes a JSON string:
- * kubeconfig readers only want strings.
+ * the line, rather than guessing. Every YAML scalar becomes a JSON string
+ * (kubeconfig readers want strings; a JSON document keeps its own types, so
+ * readers of a bool accept both true and "true").
  */
 #ifndef SG_YAML_H
 #define SG_YAML_H

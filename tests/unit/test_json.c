@@ -193,6 +193,32 @@ Test(json, fast_parser_can_skip_managed_fields)
 	cr_assert_not_null(sg_json_path(f, "spec", "managedFields", NULL), "only under metadata");
 	cr_assert_null(fast("{\"metadata\":{\"managedFields\":[1,]}}", SG_JSON_SKIP_MANAGED_FIELDS),
 		       "skipped values are still checked");
+	/* Exactly as strictly as parsed ones: skipping never changes the verdict. */
+	static const char *const strict[] = {
+		"{\"metadata\":{\"managedFields\":[\"\\ud800\"]}}",
+		"{\"metadata\":{\"managedFields\":[\"\\udc00\"]}}",
+		"{\"metadata\":{\"managedFields\":[\"\\ud800\\u0041\"]}}",
+		"{\"metadata\":{\"managedFields\":[{\"k\\u0000\":1}]}}",
+	};
+	/* A backslash before a raw NUL byte (strchr finds the terminator). */
+	static const char nul_escape[] = "{\"metadata\":{\"managedFields\":[\"a\\\0b\"]}}";
+	char *cause = NULL;
+
+	for (unsigned flags = 0; flags <= SG_JSON_SKIP_MANAGED_FIELDS;
+	     flags += SG_JSON_SKIP_MANAGED_FIELDS) {
+		cr_assert_null(sg_json_parse_arena(nul_escape, sizeof(nul_escape) - 1, &arena,
+						   flags, &cause),
+			       "flags %u", flags);
+		free(cause);
+		cause = NULL;
+	}
+	for (size_t i = 0; i < sizeof(strict) / sizeof(strict[0]); i++) {
+		cr_assert_null(fast(strict[i], 0), "parsed: %s", strict[i]);
+		cr_assert_null(fast(strict[i], SG_JSON_SKIP_MANAGED_FIELDS), "skipped: %s",
+			       strict[i]);
+	}
+	cr_assert_not_null(fast("{\"metadata\":{\"managedFields\":[\"\\ud83d\\ude00\\u0000\"]}}",
+				SG_JSON_SKIP_MANAGED_FIELDS));
 	sg_arena_release(&arena);
 }
 
