@@ -52,10 +52,13 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
   fuzz=${SG_FUZZ_BUILD_DIR:-$root/build-fuzz}
   cmake -S "$root" -B "$fuzz" -G Ninja -DSG_FUZZ=ON -DSG_SANITIZE=ON -DSG_TESTS=OFF \
     -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  ninja -C "$fuzz" fuzz_json fuzz_admission
-  for t in fuzz_json fuzz_admission; do
+  ninja -C "$fuzz" fuzz_json fuzz_admission fuzz_extender
+  for t in fuzz_json fuzz_admission fuzz_extender; do
     corpus=$(mktemp -d)
-    cp tests/fixtures/reviews/*.json "$corpus/"
+    case $t in
+      fuzz_extender) cp tests/fuzz/seeds/extender/* "$corpus/" ;;
+      *) cp tests/fixtures/reviews/*.json "$corpus/" ;;
+    esac
     # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.
     "$fuzz/tests/fuzz/$t" -max_total_time="${SG_FUZZ_SECONDS:-30}" -max_len=65536 \
       -rss_limit_mb=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
