@@ -12,6 +12,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# With two or more cores, servers run on CPU 1 and the load generator on
+# CPU 0, so each side has a core of its own and the scheduler cannot put
+# them together for part of a run (SG_BENCH_PIN=0 turns this off).
+on_server_cpu=()
+on_client_cpu=()
+if [ "${SG_BENCH_PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  on_server_cpu=(taskset -c 1)
+  on_client_cpu=(taskset -c 0)
+fi
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -52,14 +62,14 @@ http {
   }
 }
 CONF
-  nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/logs/stdout" 2>&1 &
+  "${on_server_cpu[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/logs/stdout" 2>&1 &
   echo $!
 }
 
 # wrk_run URL BODY-FILE CONNECTIONS SECONDS -> "req/s p50_ms p99_ms"; fails on any non-200.
 wrk_run() {
   local out
-  out=$(SG_BENCH_BODY="$2" wrk -t1 -c"$3" -d"$4s" --latency -s "$(dirname "${BASH_SOURCE[0]}")/post.lua" "$1" 2>&1)
+  out=$(SG_BENCH_BODY="$2" "${on_client_cpu[@]}" wrk -t1 -c"$3" -d"$4s" --latency -s "$(dirname "${BASH_SOURCE[0]}")/post.lua" "$1" 2>&1)
   if ! grep -q '^non200 0$' <<<"$out"; then
     echo "non-200 answers or wrk failure:" >&2
     echo "$out" >&2

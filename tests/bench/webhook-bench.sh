@@ -36,7 +36,7 @@ wh_port=$(free_port)
 wh_health=$(free_port)
 ng_port=$(free_port)
 
-"$build/bin/sandbox-guard-webhook" --listen="127.0.0.1:$wh_port" \
+"${on_server_cpu[@]}" "$build/bin/sandbox-guard-webhook" --listen="127.0.0.1:$wh_port" \
   --health-listen="127.0.0.1:$wh_health" --tls-cert="$work/certs/tls.crt" \
   --tls-key="$work/certs/tls.key" 2>"$work/webhook.log" &
 wh_pid=$!
