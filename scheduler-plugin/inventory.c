@@ -99,13 +99,11 @@ static uint32_t intern_find(const struct intern *t, const char *s)
 	return NONE;
 }
 
-static int intern_grow(struct intern *t)
+/* Fills the (zeroed) slots, a power of two of them, with every name's id. */
+static void intern_index(const struct intern *t, uint32_t *slots, uint32_t nslots)
 {
-	uint32_t nslots = t->nslots ? t->nslots * 2 : 256, mask = nslots - 1;
-	uint32_t *slots = calloc(nslots, sizeof(*slots));
+	uint32_t mask = nslots - 1;
 
-	if (!slots)
-		return -1;
 	for (uint32_t id = 0; id < t->n; id++) {
 		uint32_t i = (uint32_t)sg_hash_str(t->names[id]) & mask;
 
@@ -113,6 +111,16 @@ static int intern_grow(struct intern *t)
 			i = (i + 1) & mask;
 		slots[i] = id + 1;
 	}
+}
+
+static int intern_grow(struct intern *t)
+{
+	uint32_t nslots = t->nslots ? t->nslots * 2 : 256;
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -1;
+	intern_index(t, slots, nslots);
 	free(t->slots);
 	t->slots = slots;
 	t->nslots = nslots;
@@ -189,6 +197,16 @@ static struct pair *pair_find(const struct pairmap *m, uint64_t key)
 	return NULL;
 }
 
+/* Puts p into a table of mask + 1 slots that has room for it. */
+static void pair_put(struct pair *slots, uint32_t mask, const struct pair *p)
+{
+	uint32_t i;
+
+	for (i = (uint32_t)hash_u64(p->key) & mask; slots[i].key; i = (i + 1) & mask)
+		;
+	slots[i] = *p;
+}
+
 static int pair_rehash(struct pairmap *m, uint32_t nslots)
 {
 	struct pair *slots = calloc(nslots, sizeof(*slots));
@@ -197,14 +215,9 @@ static int pair_rehash(struct pairmap *m, uint32_t nslots)
 	if (!slots)
 		return -1;
 	for (uint32_t j = 0; j < m->nslots; j++) {
-		uint32_t i;
-
 		if (!m->slots[j].key)
 			continue;
-		for (i = (uint32_t)hash_u64(m->slots[j].key) & mask; slots[i].key;
-		     i = (i + 1) & mask)
-			;
-		slots[i] = m->slots[j];
+		pair_put(slots, mask, &m->slots[j]);
 		n++;
 	}
 	free(m->slots);
@@ -692,16 +705,13 @@ static void names_compact(struct ex_inventory *inv)
 		uint32_t mask = pm->nslots - 1;
 
 		for (uint32_t j = 0; j < pm->nslots; j++) {
-			uint64_t k = pm->slots[j].key;
-			uint32_t i;
+			struct pair p = pm->slots[j];
 
-			if (!k)
+			if (!p.key)
 				continue;
-			k = pair_key(remap[(uint32_t)(k >> 32) - 1], remap[(uint32_t)k - 1]);
-			for (i = (uint32_t)hash_u64(k) & mask; fresh[m][i].key; i = (i + 1) & mask)
-				;
-			fresh[m][i] = pm->slots[j];
-			fresh[m][i].key = k;
+			p.key = pair_key(remap[(uint32_t)(p.key >> 32) - 1],
+					 remap[(uint32_t)p.key - 1]);
+			pair_put(fresh[m], mask, &p);
 		}
 		free(pm->slots);
 		pm->slots = fresh[m];
@@ -719,13 +729,7 @@ static void names_compact(struct ex_inventory *inv)
 			inv->node_pods[remap[i]] = c;
 	}
 	memset(t->slots, 0, t->nslots * sizeof(*t->slots));
-	for (uint32_t id = 0; id < t->n; id++) {
-		uint32_t i = (uint32_t)sg_hash_str(t->names[id]) & (t->nslots - 1);
-
-		while (t->slots[i])
-			i = (i + 1) & (t->nslots - 1);
-		t->slots[i] = id + 1;
-	}
+	intern_index(t, t->slots, t->nslots);
 	free(remap);
 }
 
