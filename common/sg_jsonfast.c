@@ -1,14 +1,16 @@
 /*
  * A JSON parser for the hot path: strict RFC 8259 (it refuses some input
  * cJSON takes: "01", control characters, lone surrogates, \u0000 in keys;
- * never the reverse), the same tree cJSON builds (so every sg_json helper and cJSON predicate works
- * on it), but every node and string comes from an arena, strings without escapes are copied in one
- * go, and there is nothing to free node by node. cJSON's own parser spent about 40% of a review's
- * time in allocation and per-character copying; this one takes a fraction of that (see
- * docs/benchmarks.md). Trees it returns must never reach cJSON_Delete.
+ * never the reverse), the same tree cJSON builds (so every sg_json helper
+ * and cJSON predicate works on it), but every node and string comes from an
+ * arena, strings without escapes are copied in one go, and there is nothing
+ * to free node by node. cJSON's own parser spent about 40% of a review's
+ * time in allocation and per-character copying; this one takes a fraction
+ * of that (see docs/benchmarks.md). Trees it returns must never reach
+ * cJSON_Delete.
  *
- * The fuzz target tests/fuzz/fuzz_json.c checks it against cJSON: same
- * accept/reject decision, same tree.
+ * The fuzz target tests/fuzz/fuzz_json.c checks it against cJSON: whatever
+ * it accepts cJSON accepts too, with the same tree.
  */
 #include "sg_json.h"
 

@@ -175,8 +175,9 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 			 ctx_name);
 		goto out;
 	}
-	c->server = strdup(s);
-	while (c->server && strlen(c->server) > 0 && c->server[strlen(c->server) - 1] == '/')
+	if (!(c->server = strdup(s)))
+		goto oom;
+	while (strlen(c->server) > 0 && c->server[strlen(c->server) - 1] == '/')
 		c->server[strlen(c->server) - 1] = '\0';
 	/* kubectl writes a YAML bool; a JSON kubeconfig may quote it. */
 	s = sg_json_str(cluster, "insecure-skip-tls-verify");
@@ -189,8 +190,8 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 		if (sg_json_get(user, "exec") || sg_json_get(user, "auth-provider")) {
 			sg_failf(cause,
 				 "kubeconfig '%s': user '%s' uses an exec or auth-provider plugin, "
-				 "which "
-				 "is not supported; use a token, tokenFile or client certificate",
+				 "which is not supported; use a token, tokenFile or client "
+				 "certificate",
 				 path, user_name);
 			goto out;
 		}
@@ -202,29 +203,29 @@ static int load_kubeconfig(const char *path, struct sg_kube_config *c, char **ca
 					 path, user_name);
 				goto out;
 			}
-			c->token = strdup(s);
+			if (!(c->token = strdup(s)))
+				goto oom;
 		}
-		if ((s = sg_json_str(user, "tokenFile")) && s[0])
-			c->token_file = strdup(s);
+		if ((s = sg_json_str(user, "tokenFile")) && s[0] && !(c->token_file = strdup(s)))
+			goto oom;
 		if (load_material(user, "client-certificate", dir, &c->cert_pem, &c->cert_len,
 				  "user", cause) ||
 		    load_material(user, "client-key", dir, &c->key_pem, &c->key_len, "user", cause))
 			goto out;
 		if (!c->cert_pem != !c->key_pem) {
 			sg_failf(cause,
-				 "kubeconfig '%s': user '%s' needs both a client certificate and "
-				 "key",
+				 "kubeconfig '%s': user '%s' needs both a client certificate "
+				 "and key",
 				 path, user_name);
 			goto out;
 		}
 	}
-	c->source = strdup(path);
-	if (!c->server || !c->source || ((s = sg_json_str(user, "token")) && s[0] && !c->token) ||
-	    ((s = sg_json_str(user, "tokenFile")) && s[0] && !c->token_file)) {
-		sg_failf(cause, "kubeconfig '%s': out of memory", path);
-		goto out;
-	}
+	if (!(c->source = strdup(path)))
+		goto oom;
 	rc = 0;
+	goto out;
+oom:
+	sg_failf(cause, "kubeconfig '%s': out of memory", path);
 out:
 	cJSON_Delete(doc);
 	return rc;
