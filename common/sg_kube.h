@@ -55,6 +55,12 @@ struct sg_kube_req;
  * Called once when a request ends: status is the HTTP status (0 when no
  * answer came), body the whole response for plain requests (NULL for
  * watches), err a description when the transfer failed, else NULL.
+ *
+ * Both callbacks run inside the client's libcurl processing. They may start
+ * new requests, and cancel other requests; they must not cancel their own
+ * request (a line callback returns false instead; a done one is already
+ * over) nor free the client (do that from a later event, e.g. an
+ * event_base_once timer).
  */
 typedef void (*sg_kube_done_fn)(long status, const char *body, size_t len, const char *err,
 				void *arg);
