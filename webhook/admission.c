@@ -244,10 +244,12 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 	 */
 	if (!create && kind == WH_KIND_POD && old && !wh_is_sandbox_pod(old)) {
 		check_object(&c, kind, obj, true, now);
-		wh_violation(
-			now,
-			"metadata: an existing pod may not be turned into a Sandbox pod "
-			"(agent-sandbox labels or a Sandbox owner were added); create it as one");
+		if (now->n || now->dropped)
+			wh_violation(now,
+				     "metadata: this update makes an existing pod a Sandbox pod "
+				     "(agent-sandbox labels or a Sandbox owner were added), so the "
+				     "whole pod is checked, as on create; label a pod meant for "
+				     "adoption agents.x-k8s.io/adoptable=true when creating it");
 		return;
 	}
 	check_object(&c, kind, obj, create, now);

@@ -7,7 +7,10 @@
  * ownerReference to its Sandbox (group agents.x-k8s.io; the version varies,
  * so only group and kind are compared). A pod that carries our own profile
  * label is treated as a Sandbox pod too: once stamped, a pod cannot shed
- * its protection by losing the other two marks first.
+ * its protection by losing the other two marks first. So is a pod labelled
+ * agents.x-k8s.io/adoptable=true: the controller adopts such an unowned pod
+ * into a Sandbox of the same name (an ownerReference and the name-hash
+ * label, in one patch), so it must be hardened from its creation.
  */
 #ifndef WH_CLASSIFY_H
 #define WH_CLASSIFY_H
@@ -21,6 +24,7 @@
 #define AS_LABEL_NAME_HASH "agents.x-k8s.io/sandbox-name-hash"
 #define AS_LABEL_TEMPLATE  "agents.x-k8s.io/sandbox-template-ref-hash"
 #define AS_LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
+#define AS_LABEL_ADOPTABLE "agents.x-k8s.io/adoptable"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,
