@@ -126,21 +126,7 @@ func TestSmoke(t *testing.T) {
 	step := time.Now()
 	create(smokePool)
 	warmSelector := harness.LabelWarmPoolSandbox
-	var warm []corev1.Pod
-	c.WaitFor(t, 2*time.Minute, "3 warm pods Running/Ready", func(ctx context.Context) (bool, error) {
-		pods, err := c.ListPods(ctx, ns, warmSelector)
-		if err != nil {
-			return false, err
-		}
-		ready := 0
-		for i := range pods {
-			if harness.PodRunningReady(&pods[i]) {
-				ready++
-			}
-		}
-		warm = pods
-		return len(pods) == 3 && ready == 3, fmt.Errorf("%d warm pods, %d ready", len(pods), ready)
-	})
+	warm := waitWarmPods(t, c, ns, warmSelector, 3, 2*time.Minute)
 	warmUIDs := map[types.UID]string{}
 	for _, p := range warm {
 		if !nodes[p.Spec.NodeName] {
@@ -186,19 +172,7 @@ func TestSmoke(t *testing.T) {
 	t.Logf("warm claim Ready with adopted pod %s in %s", pod.Name, time.Since(step).Round(time.Millisecond))
 
 	// The pool refills to 3 warm pods with a new one.
-	c.WaitFor(t, 2*time.Minute, "pool refilled", func(ctx context.Context) (bool, error) {
-		pods, err := c.ListPods(ctx, ns, warmSelector)
-		if err != nil {
-			return false, err
-		}
-		ready := 0
-		for i := range pods {
-			if harness.PodRunningReady(&pods[i]) {
-				ready++
-			}
-		}
-		return len(pods) == 3 && ready == 3, fmt.Errorf("%d warm pods, %d ready", len(pods), ready)
-	})
+	waitWarmPods(t, c, ns, warmSelector, 3, 2*time.Minute)
 
 	// 3. Cold claim (env set): a new pod carrying the env variable.
 	step = time.Now()

@@ -57,17 +57,7 @@ func (c *Cluster) RegisterMutatingWebhooks(ctx context.Context, cfg *admissionre
 	for i := range cfg.Webhooks {
 		PointClientConfig(&cfg.Webhooks[i].ClientConfig, target)
 	}
-	api := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	cfg.ResourceVersion = ""
-	out, err := api.Create(ctx, cfg, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		cur, gerr := api.Get(ctx, cfg.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return nil, gerr
-		}
-		cfg.ResourceVersion = cur.ResourceVersion
-		out, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
-	}
+	out, err := createOrReplace(ctx, c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("register MutatingWebhookConfiguration %s: %w", cfg.Name, err)
 	}
@@ -81,21 +71,31 @@ func (c *Cluster) RegisterValidatingWebhooks(ctx context.Context, cfg *admission
 	for i := range cfg.Webhooks {
 		PointClientConfig(&cfg.Webhooks[i].ClientConfig, target)
 	}
-	api := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	cfg.ResourceVersion = ""
-	out, err := api.Create(ctx, cfg, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		cur, gerr := api.Get(ctx, cfg.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return nil, gerr
-		}
-		cfg.ResourceVersion = cur.ResourceVersion
-		out, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
-	}
+	out, err := createOrReplace(ctx, c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("register ValidatingWebhookConfiguration %s: %w", cfg.Name, err)
 	}
 	return out, nil
+}
+
+// createOrReplace creates obj, or replaces the object of its name if one
+// exists.
+func createOrReplace[T metav1.Object](ctx context.Context, api interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Get(context.Context, string, metav1.GetOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+}, obj T) (T, error) {
+	obj.SetResourceVersion("")
+	out, err := api.Create(ctx, obj, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		cur, gerr := api.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if gerr != nil {
+			return out, gerr
+		}
+		obj.SetResourceVersion(cur.GetResourceVersion())
+		out, err = api.Update(ctx, obj, metav1.UpdateOptions{})
+	}
+	return out, err
 }
 
 // UnregisterWebhooks deletes the mutating and validating webhook
