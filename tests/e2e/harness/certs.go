@@ -26,13 +26,22 @@ type CA struct {
 	CertPEM []byte // PEM of the CA certificate: the caBundle to hand out
 }
 
-// NewCA creates a self-signed CA valid for one day.
-func NewCA(commonName string) (*CA, error) {
+// newKeyAndSerial makes a P-256 key and a random serial for a new certificate.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	serial, err := randSerial()
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, serial, nil
+}
+
+// NewCA creates a self-signed CA valid for one day.
+func NewCA(commonName string) (*CA, error) {
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +84,7 @@ func (ca *CA) Issue(hosts ...string) (*ServingCert, error) {
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("issue: no hosts")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := randSerial()
+	key, serial, err := newKeyAndSerial()
 	if err != nil {
 		return nil, err
 	}
@@ -156,8 +161,4 @@ func writeServiceAccountKeys(dir string) (keyFile, pubFile string, err error) {
 		return "", "", err
 	}
 	return keyFile, pubFile, nil
-}
-
-func randSerial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 }
