@@ -145,6 +145,23 @@ def test_cold_start_scores_follow_the_formula(cluster, start_extender):
     assert s == {"n1": 10, "n2": 8, "n3": 8, "n4": 0}
 
 
+def test_same_template_name_in_another_namespace_gives_no_locality(cluster, start_extender):
+    # agent-sandbox hashes the template name only: team-b's "python" carries
+    # the same hash as team-a's, yet its warm pods are not team-a's image.
+    api = cluster.api
+    api.put_pod(pod("b1", node="n1", pool=POOL, ns="team-b"))
+    api.put_pod(pod("b2", node="n1", pool=POOL, ns="team-b"))
+    api.put_pod(pod("a1", node="n2", pool=POOL, ns="team-a"))
+    d = start_extender()
+    assert scores(d, cold_claim_pod(), ["n1", "n2"]) == {"n1": 0, "n2": 10}
+    other = pod("cold-b", template=TEMPLATE, ns="team-b", name="claim-b")
+    assert scores(d, other, ["n1", "n2"]) == {"n1": 10, "n2": 0}
+    # Refills count only their own namespace's pool and image: n1 has neither
+    # for team-a (5: no image; counting team-b's two would give 4), n2 has the
+    # image and one warm pod of the pool (10 - 3).
+    assert scores(d, refill_pod(), ["n1", "n2"]) == {"n1": 5, "n2": 7}
+
+
 def test_adoption_moves_a_pod_from_warm_to_claimed(cluster, start_extender):
     api = cluster.api
     warm = pod("w1", node="n1", pool=POOL)
