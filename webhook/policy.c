@@ -87,6 +87,9 @@ const char wh_default_policy_json[] =
 	"    }\n"
 	"  },\n"
 	"  \"exemptions\": {\"namespaces\": [], \"users\": [], \"groups\": []},\n"
+	"  \"agentSandbox\": {\n"
+	"    \"controllerUsers\": [\"" WH_DEFAULT_CONTROLLER_USER "\"]\n"
+	"  },\n"
 	"  \"namespaces\": {}\n"
 	"}\n";
 
@@ -105,6 +108,7 @@ struct wh_policy {
 	const cJSON *exempt_ns;
 	const cJSON *exempt_users;
 	const cJSON *exempt_groups;
+	const cJSON *controller_users;
 	struct wh_scheduling *sched;
 	size_t nsched;
 	struct wh_profile *profiles;
@@ -371,9 +375,17 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where, struct wh_rules *r,
 		       bool top, char **cause)
 {
-	static const char *const top_keys[] = {
-		"mode",		 "mutate",  "runtimeClass", "hardening",  "allowedVolumeTypes",
-		"schedulerName", "network", "exemptions",   "namespaces", NULL};
+	static const char *const top_keys[] = {"mode",
+					       "mutate",
+					       "runtimeClass",
+					       "hardening",
+					       "allowedVolumeTypes",
+					       "schedulerName",
+					       "network",
+					       "exemptions",
+					       "namespaces",
+					       "agentSandbox",
+					       NULL};
 	static const char *const ns_keys[] = {"mode",
 					      "mutate",
 					      "runtimeClass",
@@ -564,7 +576,8 @@ static int cmp_ns(const void *a, const void *b)
 static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, char **cause)
 {
 	static const char *const ex_keys[] = {"namespaces", "users", "groups", NULL};
-	const cJSON *ex, *nss, *it;
+	static const char *const as_keys[] = {"controllerUsers", NULL};
+	const cJSON *ex, *as, *nss, *it;
 	char w[512];
 
 	if (parse_rules(p, root, where, &p->global, true, cause))
@@ -576,6 +589,13 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 		    get_str_array(ex, "namespaces", w, &p->exempt_ns, cause) ||
 		    get_str_array(ex, "users", w, &p->exempt_users, cause) ||
 		    get_str_array(ex, "groups", w, &p->exempt_groups, cause))
+			return -EINVAL;
+	}
+	as = sg_json_get(root, "agentSandbox");
+	if (as) {
+		snprintf(w, sizeof(w), "%s.agentSandbox", where);
+		if (only_keys(as, w, as_keys, cause) ||
+		    get_str_array(as, "controllerUsers", w, &p->controller_users, cause))
 			return -EINVAL;
 	}
 	nss = sg_json_get(root, "namespaces");
@@ -744,6 +764,11 @@ bool wh_policy_exempt(const struct wh_policy *p, const char *ns, const char *use
 			return true;
 	}
 	return false;
+}
+
+bool wh_policy_is_controller(const struct wh_policy *p, const char *user)
+{
+	return wh_in_list(p->controller_users, user);
 }
 
 const struct wh_scheduling *wh_policy_scheduling(const struct wh_policy *p, const char *runtime)

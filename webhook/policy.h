@@ -25,6 +25,9 @@
 #define WH_PROFILE_LABEL "sandbox-guard.io/network-profile"
 /* Every label under this prefix is ours and protected. */
 #define WH_LABEL_PREFIX "sandbox-guard.io/"
+/* The identity the upstream agent-sandbox manifests give the controller. */
+#define WH_DEFAULT_CONTROLLER_USER                                                                 \
+	"system:serviceaccount:agent-sandbox-system:agent-sandbox-controller"
 /* Largest policy file accepted. */
 #define WH_POLICY_MAX_SIZE (1u << 20)
 
@@ -92,6 +95,13 @@ const struct wh_rules *wh_policy_rules(const struct wh_policy *p, const char *ns
 /* True if requests in ns, or by this user or any of these groups, are exempt. */
 bool wh_policy_exempt(const struct wh_policy *p, const char *ns, const char *user,
 		      const cJSON *groups);
+
+/*
+ * True if user is one of agentSandbox.controllerUsers: the identities of the
+ * agent-sandbox controller, the only writer trusted with its reserved
+ * agents.x-k8s.io/ labels and with its template NetworkPolicies.
+ */
+bool wh_policy_is_controller(const struct wh_policy *p, const char *user);
 
 /* Node selector and tolerations for a runtime class, or NULL. */
 const struct wh_scheduling *wh_policy_scheduling(const struct wh_policy *p, const char *runtime);

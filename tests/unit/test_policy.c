@@ -113,6 +113,30 @@ Test(policy, exemptions_by_namespace_user_and_group)
 	wh_policy_free(p);
 }
 
+Test(policy, controller_users_default_to_upstream_service_account)
+{
+	char *cause;
+	struct wh_policy *def = parse("{}", &cause);
+	struct wh_policy *own =
+		parse("{\"agentSandbox\":{\"controllerUsers\":[\"system:serviceaccount:x:ctl\"]}}",
+		      &cause);
+
+	cr_assert_not_null(def, "%s", cause);
+	cr_assert_not_null(own, "%s", cause);
+	cr_assert(wh_policy_is_controller(def, WH_DEFAULT_CONTROLLER_USER));
+	cr_assert(!wh_policy_is_controller(def, "alice@example.com"));
+	cr_assert(!wh_policy_is_controller(def, NULL));
+	cr_assert(wh_policy_is_controller(own, "system:serviceaccount:x:ctl"));
+	cr_assert(!wh_policy_is_controller(own, WH_DEFAULT_CONTROLLER_USER));
+	expect_error("{\"agentSandbox\":{\"controllerUsers\":\"x\"}}", "array of strings");
+	expect_error("{\"agentSandbox\":{\"users\":[]}}",
+		     "unknown field 'users' in policy.agentSandbox");
+	expect_error("{\"namespaces\":{\"a\":{\"agentSandbox\":{}}}}",
+		     "unknown field 'agentSandbox' in policy.namespaces.a");
+	wh_policy_free(def);
+	wh_policy_free(own);
+}
+
 Test(policy, scheduling_per_runtime_class)
 {
 	char *cause;
