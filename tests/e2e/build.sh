@@ -16,6 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 
+. "$here/go-env.sh"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 bin="${SG_E2E_BIN:-${HOME}/.cache/sandbox-guard/e2e/bin}"
 jobs="${SG_E2E_BUILD_JOBS:-2}"

@@ -24,14 +24,8 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 export SG_E2E_BIN="${SG_E2E_BIN:-${HOME}/.cache/sandbox-guard/e2e/bin}"
 export SG_BUILD_DIR="${SG_BUILD_DIR:-$(cd "$here/../.." && pwd)/build}"
 
-# The usual place of an official Go install, for shells whose PATH lacks it.
-command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || export PATH="$PATH:/usr/local/go/bin"
-if ! command -v go >/dev/null; then
-  echo "tests/e2e/run.sh: Go is needed (the control plane is built from the Go module" >&2
-  echo "proxy; Kubernetes $(awk '$1=="k8s.io/kubernetes"{print $2}' "$here/go.mod") wants Go $(awk '$1=="go"{print $2}' "$here/go.mod") or newer)." >&2
-  echo "Install it from https://go.dev/dl/, or skip this suite with SG_E2E=0 tests/run.sh." >&2
-  exit 1
-fi
+# A Go new enough for go.mod (installed or fetched when missing: go-env.sh).
+. "$here/go-env.sh"
 "$here/build.sh"
 # The scenarios' kubectl: the one built with the control plane.
 export KUBECTL="${KUBECTL:-$SG_E2E_BIN/kubectl}"
