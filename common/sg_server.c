@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -22,6 +25,8 @@
 
 #define PLAIN_DRAIN_GRACE_MS 500
 #define BACKOFF_MS	     100
+/* Connections that must have closed since the peak before memory is handed back. */
+#define TRIM_AFTER_CONNS 64
 
 struct route {
 	struct route *next;
@@ -39,6 +44,7 @@ struct conn {
 	/* On the clock: from accept (handshake) or a request's first byte, to its reply. */
 	bool request_started;
 	bool mid_request; /* bytes of a request arrived and it is not answered */
+	bool refused;	  /* over the cap: closed as soon as evhttp has set it up */
 	struct timeval started;
 };
 
@@ -55,9 +61,10 @@ struct sg_server {
 
 	struct conn *conns;
 	size_t nconns;
-	bool at_cap;	/* accepting paused: max_conns reached */
-	bool backoff;	/* accepting paused: out of descriptors */
-	bool accepting; /* the listener is enabled */
+	size_t peak_conns; /* most open since memory was last trimmed */
+	uint64_t refused;  /* connections closed at once for being over max_conns */
+	bool backoff;	   /* accepting paused: out of descriptors */
+	bool accepting;	   /* the listener is enabled */
 	bool draining;
 	bool freeing;
 
@@ -66,6 +73,7 @@ struct sg_server {
 
 	struct event *sweep;   /* whole-request timeout checks */
 	struct event *retry;   /* accept back-off */
+	struct event *refuse;  /* closes the connections marked refused */
 	struct event *drain_t; /* drain deadline */
 	struct sg_server *next_server;
 	void (*on_free)(void *);
@@ -90,7 +98,7 @@ void sg_server_opts_init(struct sg_server_opts *o, const char *name, const char 
 	o->max_headers = 64u << 10;
 	o->io_timeout_ms = 60000;
 	o->request_timeout_ms = 10000;
-	o->max_conns = 4096;
+	o->max_conns = 1024;
 }
 
 int sg_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, char **cause)
@@ -156,7 +164,7 @@ static void update_accepting(struct sg_server *s)
 
 	if (!s->bound || s->freeing)
 		return;
-	want = !s->draining && !s->at_cap && !s->backoff;
+	want = !s->draining && !s->backoff;
 	if (want == s->accepting)
 		return;
 	l = evhttp_bound_socket_get_listener(s->bound);
@@ -229,10 +237,6 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 		c->next->prev = c->prev;
 	s->nconns--;
 	free(c);
-	if (s->at_cap && s->nconns < (size_t)s->opts.max_conns) {
-		s->at_cap = false;
-		update_accepting(s);
-	}
 	/* Finish the drain from a clean stack, not from inside libevent's free path. */
 	if (s->draining && s->nconns == 0 && s->drain_t)
 		event_active(s->drain_t, EV_TIMEOUT, 1);
@@ -302,9 +306,20 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 		fatal_oom("evbuffer callback");
 	/* Go's clients often close without close_notify; that is a normal EOF. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	if (s->nconns >= (size_t)s->opts.max_conns) {
-		s->at_cap = true;
-		update_accepting(s);
+	if (s->nconns > s->peak_conns)
+		s->peak_conns = s->nconns;
+	/*
+	 * Over the cap the connection is refused at once rather than left in
+	 * the listen backlog: a paused listener makes every new client (the
+	 * API server among them) wait out its own timeout, while a closed
+	 * connection lets it retry another replica now. evhttp has not yet
+	 * attached itself to the bufferevent here, so the close runs from the
+	 * loop, right after this accept.
+	 */
+	if (s->nconns > (size_t)s->opts.max_conns) {
+		c->refused = true;
+		s->refused++;
+		event_active(s->refuse, EV_TIMEOUT, 1);
 	}
 	return bev;
 }
@@ -321,6 +336,22 @@ static struct conn *conn_of(struct sg_request *r)
 	bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
 	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+/*
+ * After a storm of connections has passed, hands the memory their TLS and
+ * HTTP state used back to the system: glibc keeps freed heap otherwise,
+ * and RSS would stay at the storm's peak (or climb with each storm, as
+ * fragmentation grows).
+ */
+static void trim_after_storm(struct sg_server *s)
+{
+	if (s->peak_conns < s->nconns + TRIM_AFTER_CONNS)
+		return;
+	s->peak_conns = s->nconns;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -342,6 +373,21 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 			/* Its reply was still being written when the drain began; now idle. */
 			conn_close(c);
 		}
+	}
+	trim_after_storm(s);
+}
+
+static void refuse_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_server *s = arg;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->refused)
+			conn_close(c);
 	}
 }
 
@@ -549,7 +595,8 @@ struct sg_server *sg_server_new(struct event_base *base, const struct sg_server_
 	s->http = evhttp_new(base);
 	s->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, s);
 	s->retry = evtimer_new(base, retry_cb, s);
-	if (!s->name || !s->listen || !s->http || !s->sweep || !s->retry)
+	s->refuse = event_new(base, -1, 0, refuse_cb, s);
+	if (!s->name || !s->listen || !s->http || !s->sweep || !s->retry || !s->refuse)
 		goto oom;
 	s->opts.name = s->name;
 	s->opts.listen = s->listen;
@@ -667,6 +714,11 @@ int sg_server_port(const struct sg_server *s)
 	return s->port;
 }
 
+uint64_t sg_server_refused(const struct sg_server *s)
+{
+	return s->refused;
+}
+
 size_t sg_server_conns(const struct sg_server *s)
 {
 	return s->nconns;
@@ -737,6 +789,8 @@ void sg_server_free(struct sg_server *s)
 		event_free(s->sweep);
 	if (s->retry)
 		event_free(s->retry);
+	if (s->refuse)
+		event_free(s->refuse);
 	if (s->drain_t)
 		event_free(s->drain_t);
 	while ((rt = s->routes) != NULL) {

@@ -5,7 +5,9 @@
  * address, with exact-path routes. Everything a production listener needs
  * is here rather than in the daemons: body and header limits, idle and
  * whole-request timeouts (a client that trickles bytes is cut off), a cap on
- * open connections, back-off when accept() runs out of descriptors,
+ * open connections (the excess closed at once, not queued), memory handed
+ * back after a storm of connections, back-off when accept() runs out of
+ * descriptors,
  * TCP_NODELAY, TLS 1.2+ with the context swappable at run time, and a
  * graceful drain.
  *
@@ -40,13 +42,13 @@ struct sg_server_opts {
 	int io_timeout_ms;	/* idle keep-alive, and each read or write */
 	int request_timeout_ms; /* TLS: handshake + first request, or a started request, must arrive
 				   whole in time */
-	int max_conns;		/* TLS: accepting pauses while this many are open */
+	int max_conns;		/* TLS: connections past this many are closed at once */
 };
 
 /* An event base tuned for serving (epoll changelist). NULL on failure. */
 struct event_base *sg_event_base_new(void);
 
-/* Defaults: 8 MiB body, 64 KiB headers, 60 s idle, 10 s per request, 4096 conns. */
+/* Defaults: 8 MiB body, 64 KiB headers, 60 s idle, 10 s per request, 1024 conns. */
 void sg_server_opts_init(struct sg_server_opts *o, const char *name, const char *listen);
 
 enum sg_method {
@@ -94,6 +96,9 @@ int sg_server_port(const struct sg_server *s);
 
 /* Open connections (TLS servers; 0 for plain ones). */
 size_t sg_server_conns(const struct sg_server *s);
+
+/* Connections closed at accept for being over max_conns (TLS servers). */
+uint64_t sg_server_refused(const struct sg_server *s);
 
 /*
  * Stops accepting, closes idle connections, lets busy ones finish (their

@@ -236,6 +236,13 @@ static double node_count(void *arg)
 	return (double)ex_nodes_count(((struct extender *)arg)->nodes);
 }
 
+static double refused_fn(void *arg)
+{
+	struct extender *x = arg;
+
+	return x->http ? (double)sg_server_refused(x->http) : 0;
+}
+
 static int setup_metrics(struct extender *x)
 {
 	static const char *const call_labels[] = {"verb", "class"};
@@ -268,7 +275,11 @@ static int setup_metrics(struct extender *x)
 	    sg_metrics_counter_fn(m, "sandbox_guard_inventory_events_total",
 				  "Watch events applied.", pod_events, x) ||
 	    sg_metrics_counter_fn(m, "sandbox_guard_inventory_errors_total",
-				  "Failed lists, watches and bad events.", pod_errors, x))
+				  "Failed lists, watches and bad events.", pod_errors, x) ||
+	    sg_metrics_counter_fn(m, "sandbox_guard_http_connections_refused_total",
+				  "TLS connections closed at accept because 1024 were already "
+				  "open.",
+				  refused_fn, x))
 		return -1;
 	return 0;
 }

@@ -51,7 +51,7 @@ void wh_config_init(struct wh_config *c)
 	c->common.reload_interval_ms = 2000;
 	c->common.drain_timeout_ms = 20000;
 	c->common.max_body = 8u << 20;
-	c->max_conns = 4096;
+	c->max_conns = 1024;
 	c->io_timeout_ms = 60000;
 	c->request_timeout_ms = 10000;
 }
@@ -223,6 +223,11 @@ static double conns_fn(void *arg)
 	return (double)sg_server_conns(((struct webhook *)arg)->https);
 }
 
+static double refused_fn(void *arg)
+{
+	return (double)sg_server_refused(((struct webhook *)arg)->https);
+}
+
 static int setup_metrics(struct webhook *w)
 {
 	static const char *const req_labels[] = {"endpoint", "kind", "operation", "decision"};
@@ -253,8 +258,14 @@ static int setup_metrics(struct webhook *w)
 
 		sg_family_set(info, v, 1);
 	}
-	return sg_metrics_gauge_fn(w->metrics, "sandbox_guard_http_connections",
-				   "Open connections on the admission listener.", conns_fn, w);
+	if (sg_metrics_gauge_fn(w->metrics, "sandbox_guard_http_connections",
+				"Open connections on the admission listener.", conns_fn, w) ||
+	    sg_metrics_counter_fn(w->metrics, "sandbox_guard_http_connections_refused_total",
+				  "Connections closed at accept because --max-connections "
+				  "were already open.",
+				  refused_fn, w))
+		return -1;
+	return 0;
 }
 
 static int start(void *arg, struct event_base *base, char **cause)

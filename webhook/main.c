@@ -29,7 +29,7 @@ static const char usage[] =
 	"0s)\n"
 	"  --drain-timeout=DUR        then the longest wait for in-flight reviews (default 20s)\n"
 	"  --max-body=BYTES           largest request body; larger gets 413 (default 8388608)\n"
-	"  --max-connections=N        open connections before accept pauses (default 4096)\n"
+	"  --max-connections=N        open connections; more are closed at once (default 1024)\n"
 	"  --idle-timeout=DUR         keep-alive idle and per-read timeout (default 60s)\n"
 	"  --request-timeout=DUR      a started request (on a new connection: the TLS\n"
 	"                             handshake too) must arrive whole within (default 10s)\n"

@@ -295,20 +295,87 @@ def test_idle_keep_alive_connection_is_closed(start_webhook):
     assert time.time() - t0 < 4
 
 
-def test_connection_cap_pauses_accept_and_resumes(start_webhook):
+def test_connection_cap_refuses_excess_at_once_and_counts_it(start_webhook):
     d = start_webhook("--max-connections=4")
     held = [raw_tls(d) for _ in range(4)]
-    # The fifth connects at TCP level (backlog) but is not served yet.
-    waiting = socket.create_connection(("127.0.0.1", d.port), timeout=0.5)
-    ctx = d.ssl_context()
-    with pytest.raises((socket.timeout, ssl.SSLError, TimeoutError)):
-        ctx.wrap_socket(waiting, server_hostname="localhost")
+    # The fifth is accepted and closed at once, not left waiting in the backlog.
+    t0 = time.time()
+    extra = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        d.ssl_context().wrap_socket(extra, server_hostname="localhost")
+    assert time.time() - t0 < 2
+    assert d.metric("sandbox_guard_http_connections_refused_total") == 1
     held.pop().close()
     review = load_fixture("pod-warm-create.json")
-    status, _, _ = post_review(d.connect(), "/mutate", review)
+    deadline = time.time() + 5
+    while True:  # The freed place shows once the server has seen the close.
+        try:
+            status, _, _ = post_review(d.connect(), "/mutate", review)
+            break
+        except (ssl.SSLError, ConnectionError):
+            assert time.time() < deadline, "no place freed after a connection closed"
+            time.sleep(0.05)
     assert status == 200
     for s in held:
         s.close()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_connection_storms_leave_no_memory_or_descriptors_behind(start_webhook):
+    """Idle and half-sent connections, four storms: RSS and fds come back down."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    d = start_webhook("--max-connections=1500", "--request-timeout=30s")
+    pid = d.proc.pid
+    review = load_fixture("pod-warm-create.json")
+
+    def review_once():
+        conn = d.connect()
+        assert post_review(conn, "/mutate", review)[0] == 200
+        conn.close()
+
+    def fds_settled(limit):
+        deadline = time.time() + 10
+        while open_fds(pid) > limit and time.time() < deadline:
+            time.sleep(0.1)
+        return open_fds(pid)
+
+    review_once()
+    time.sleep(0.5)  # the server sees the close
+    idle_fds = open_fds(pid)
+    idle_rss = rss_kib(pid)
+    ctx = d.ssl_context()
+    after = []
+    for _ in range(4):
+        socks = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(1200)]
+        for _ in range(300):
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.port)),
+                                server_hostname="localhost")
+            s.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            socks.append(s)
+        time.sleep(0.5)
+        for s in socks:
+            s.close()
+        assert fds_settled(idle_fds) == idle_fds
+        time.sleep(1.5)  # one sweep: memory is handed back after the storm
+        after.append(rss_kib(pid))
+        review_once()
+    # Close to idle, and no creep from one storm to the next.
+    assert max(after) < idle_rss + 16 * 1024, (idle_rss, after)
+    assert after[-1] < after[0] + 2 * 1024, (idle_rss, after)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # --- certificate reload ---------------------------------------------------------------
