@@ -243,6 +243,16 @@ static cJSON *mapping(struct doc *d, int indent, int depth)
 			fail(d, l->no, "invalid key");
 			break;
 		}
+		/*
+		 * kubectl's reader keeps the last of two equal keys and cJSON's
+		 * lookups the first: refuse rather than read another token or
+		 * server than kubectl would.
+		 */
+		if (sg_json_get(map, key->valuestring)) {
+			fail(d, l->no, "duplicate key");
+			cJSON_Delete(key);
+			break;
+		}
 		val = *rest ? scalar(d, l->no, rest) : block_value(d, indent, depth);
 		if (!val) {
 			cJSON_Delete(key);
@@ -312,6 +322,35 @@ static cJSON *node(struct doc *d, int indent, int depth)
 	return scalar(d, l->no, l->text);
 }
 
+/* The first key that appears twice in one object of tree, or NULL. */
+static const char *duplicate_key(const cJSON *tree)
+{
+	const cJSON *a, *b;
+	const char *dup;
+
+	for (a = tree ? tree->child : NULL; a; a = a->next) {
+		if (cJSON_IsObject(tree))
+			for (b = a->next; b; b = b->next)
+				if (strcmp(a->string, b->string) == 0)
+					return a->string;
+		if ((dup = duplicate_key(a)) != NULL)
+			return dup;
+	}
+	return NULL;
+}
+
+/* Takes tree; returns it, or NULL with *cause if an object repeats a key. */
+static cJSON *no_duplicates(cJSON *tree, char **cause)
+{
+	const char *dup = duplicate_key(tree);
+
+	if (!dup)
+		return tree;
+	sg_failf(cause, "duplicate key '%.64s' in a JSON object", dup);
+	cJSON_Delete(tree);
+	return NULL;
+}
+
 cJSON *sg_yaml_parse(const char *text, size_t len, char **cause)
 {
 	struct doc d = {0};
@@ -325,8 +364,10 @@ cJSON *sg_yaml_parse(const char *text, size_t len, char **cause)
 	}
 	while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
 		i++;
-	if (i < len && text[i] == '{')
-		return sg_json_parse(text, len, cause);
+	if (i < len && text[i] == '{') {
+		root = sg_json_parse(text, len, cause);
+		return root ? no_duplicates(root, cause) : NULL;
+	}
 	if (memchr(text, '\0', len)) {
 		*cause = strdup("NUL byte in YAML");
 		return NULL;
@@ -354,5 +395,6 @@ cJSON *sg_yaml_parse(const char *text, size_t len, char **cause)
 	free(d.err);
 	free(d.lines);
 	free(copy);
-	return root;
+	/* Block mappings were checked as they were read; JSON flow values are checked here. */
+	return root ? no_duplicates(root, cause) : NULL;
 }

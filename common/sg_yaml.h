@@ -6,8 +6,8 @@
  * quoted scalars, comments, and empty flow collections ("[]", "{}"). This
  * reader accepts exactly that, plus JSON (a kubeconfig may be JSON, which is
  * YAML too), and refuses anything else (anchors, tags, block scalars,
- * non-empty flow collections, multiple documents) with a message naming
- * the line, rather than guessing. Every YAML scalar becomes a JSON string
+ * non-empty flow collections, multiple documents, a key repeated in one
+ * mapping) with a message naming the line, rather than guessing. Every YAML scalar becomes a JSON string
  * (kubeconfig readers want strings; a JSON document keeps its own types, so
  * readers of a bool accept both true and "true").
  */

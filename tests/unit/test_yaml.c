@@ -81,3 +81,13 @@ Test(yaml, refuses_what_it_does_not_understand)
 	bad("just words\nmore\n", "unexpected");
 	bad("", "empty");
 }
+
+Test(yaml, refuses_duplicate_keys_in_every_form)
+{
+	/* kubectl keeps the last of two equal keys, cJSON lookups the first. */
+	bad("users:\n- name: u\n  user:\n    token: a\n    token: b\n", "line 5: duplicate key");
+	bad("a: 1\nb: 2\na: 3\n", "line 3: duplicate key");
+	bad("a: {\"x\": 1, \"x\": 2}\n", "duplicate key 'x'");
+	bad("{\"users\": [{\"user\": {\"token\": \"a\", \"token\": \"b\"}}]}",
+	    "duplicate key 'token'");
+}
