@@ -7,9 +7,10 @@
  * reader accepts exactly that, plus JSON (a kubeconfig may be JSON, which is
  * YAML too), and refuses anything else (anchors, tags, block scalars,
  * non-empty flow collections, multiple documents, a key repeated in one
- * mapping) with a message naming the line, rather than guessing. Every YAML scalar becomes a JSON string
- * (kubeconfig readers want strings; a JSON document keeps its own types, so
- * readers of a bool accept both true and "true").
+ * mapping) with a message naming the line, rather than guessing. Every
+ * YAML scalar becomes a JSON string (kubeconfig readers want strings; a
+ * JSON document keeps its own types, so readers of a bool accept both true
+ * and "true").
  */
 #ifndef SG_YAML_H
 #define SG_YAML_H
