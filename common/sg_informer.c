@@ -51,11 +51,24 @@ struct sg_informer {
 	int backoff_ms;
 	struct timespec watch_began; /* and the event count then: a watch that ends */
 	unsigned long watch_events;  /* at once with nothing is retried with back-off */
+	struct timespec fresh;	     /* last proof that the collection matched the server */
 	struct sg_informer_stats stats;
 };
 
 static void start_list(struct sg_informer *inf);
 static void start_watch(struct sg_informer *inf);
+
+/*
+ * The consumer's copy matched the server at this moment: a list completed,
+ * a watch event (bookmarks included) arrived, or a watch ran to the
+ * server's timeout. The API server sends bookmarks about once a minute and
+ * ends each watch after 4 to 6 minutes, so a healthy informer is never
+ * more than a few minutes from its last proof.
+ */
+static void mark_fresh(struct sg_informer *inf)
+{
+	clock_gettime(CLOCK_MONOTONIC, &inf->fresh);
+}
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -158,6 +171,7 @@ static void list_done(long status, const char *body, size_t len, const char *err
 	inf->cont[0] = '\0';
 	inf->ops.resync_end(inf->arg);
 	inf->stats.lists++;
+	mark_fresh(inf);
 	if (!inf->synced)
 		sg_log_info("%s: synced (resourceVersion %s)", inf->name, inf->rv);
 	inf->synced = true;
@@ -227,6 +241,7 @@ static bool watch_line(const char *line, size_t len, void *arg)
 		inf->ops.remove(obj, inf->arg);
 	/* BOOKMARK carries only the resourceVersion. */
 	set_rv(inf, obj);
+	mark_fresh(inf);
 	inf->stats.events++;
 	inf->backoff_ms = BACKOFF_MIN_MS;
 	sg_arena_reset(&inf->arena);
@@ -262,6 +277,7 @@ static void watch_done(long status, const char *body, size_t len, const char *er
 	}
 	if (status == 200 && !err && !inf->broken && !watch_ended_at_once(inf)) {
 		/* The server's timeoutSeconds ended the stream: resume where it stopped. */
+		mark_fresh(inf);
 		start_watch(inf);
 		return;
 	}
@@ -322,6 +338,7 @@ struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const c
 	inf->ops = *ops;
 	inf->arg = arg;
 	inf->backoff_ms = BACKOFF_MIN_MS;
+	mark_fresh(inf); /* staleness counts from creation until the first list */
 	inf->name = strdup(name);
 	inf->path = strdup(path);
 	sg_arena_init(&inf->arena, 256u << 10, 512u << 20);
@@ -350,6 +367,15 @@ void sg_informer_free(struct sg_informer *inf)
 bool sg_informer_synced(const struct sg_informer *inf)
 {
 	return inf->synced;
+}
+
+double sg_informer_staleness(const struct sg_informer *inf)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - inf->fresh.tv_sec) +
+	       (double)(now.tv_nsec - inf->fresh.tv_nsec) / 1e9;
 }
 
 void sg_informer_stats(const struct sg_informer *inf, struct sg_informer_stats *out)

@@ -130,6 +130,13 @@ void sg_informer_free(struct sg_informer *inf);
 /* True once the first complete list has been delivered. */
 bool sg_informer_synced(const struct sg_informer *inf);
 
+/*
+ * Seconds since the collection was last known to match the server (a list
+ * completed, a watch event or bookmark arrived, or a watch ran its full
+ * time); since creation before the first list. It grows through an outage.
+ */
+double sg_informer_staleness(const struct sg_informer *inf);
+
 /* Counters: relists, watch (re)starts, events applied. */
 struct sg_informer_stats {
 	unsigned long lists;

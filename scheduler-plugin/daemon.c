@@ -48,6 +48,7 @@ struct extender {
 	struct sg_arena arena;
 	struct sg_buf out;
 	bool draining;
+	char why[160]; /* /readyz's reason when it is dynamic */
 };
 
 void ex_config_init(struct ex_config *c)
@@ -59,6 +60,7 @@ void ex_config_init(struct ex_config *c)
 	c->common.reload_interval_ms = 2000;
 	c->common.drain_timeout_ms = 10000;
 	c->common.max_body = 64u << 20;
+	c->max_staleness_ms = 600000;
 }
 
 static double now_s(void)
@@ -161,6 +163,19 @@ static void prioritize_handler(struct sg_request *r, void *arg)
 	call(r, arg, EX_PRIORITIZE);
 }
 
+/* The older of the two collections' staleness, in seconds. */
+static double staleness(const struct extender *x)
+{
+	double p = sg_informer_staleness(x->pod_inf), n = sg_informer_staleness(x->node_inf);
+
+	return p > n ? p : n;
+}
+
+static double staleness_fn(void *arg)
+{
+	return staleness(arg);
+}
+
 static bool ready(void *arg, const char **why)
 {
 	struct extender *x = arg;
@@ -171,6 +186,20 @@ static bool ready(void *arg, const char **why)
 	}
 	if (!sg_informer_synced(x->pod_inf) || !sg_informer_synced(x->node_inf)) {
 		*why = "waiting for the first list of pods and nodes";
+		return false;
+	}
+	/*
+	 * Counts a few minutes old still place pods better than no answer, but
+	 * past the bound the scheduler is better off without us (the extender
+	 * is ignorable): while no replica is ready it skips the extender.
+	 */
+	if (x->cfg->max_staleness_ms > 0 &&
+	    staleness(x) * 1000 > (double)x->cfg->max_staleness_ms) {
+		snprintf(x->why, sizeof(x->why),
+			 "the inventory has not been confirmed by the API server for %.0f s "
+			 "(--max-staleness=%.0fs)",
+			 staleness(x), (double)x->cfg->max_staleness_ms / 1000);
+		*why = x->why;
 		return false;
 	}
 	return true;
@@ -276,6 +305,10 @@ static int setup_metrics(struct extender *x)
 				  "Watch events applied.", pod_events, x) ||
 	    sg_metrics_counter_fn(m, "sandbox_guard_inventory_errors_total",
 				  "Failed lists, watches and bad events.", pod_errors, x) ||
+	    sg_metrics_gauge_fn(m, "sandbox_guard_inventory_staleness_seconds",
+				"Seconds since the pod and node inventory was last confirmed "
+				"by the API server (list, watch event or bookmark).",
+				staleness_fn, x) ||
 	    sg_metrics_counter_fn(m, "sandbox_guard_http_connections_refused_total",
 				  "TLS connections closed at accept because 1024 were already "
 				  "open.",

@@ -15,6 +15,7 @@
 struct ex_config {
 	struct sg_common_config common; /* no tls_cert: plain HTTP */
 	const char *url_prefix;		/* routes are <prefix>/filter and <prefix>/prioritize */
+	long max_staleness_ms;		/* unready when the inventory is older; 0: never */
 };
 
 void ex_config_init(struct ex_config *c);

@@ -32,6 +32,8 @@ static const char usage[] =
 	"  --reload-interval=DUR      how often to check files for changes (default 2s)\n"
 	"  --drain-timeout=DUR        longest wait for in-flight calls on SIGTERM (default 10s)\n"
 	"  --max-body=BYTES           largest request body (default 67108864)\n"
+	"  --max-staleness=DUR        unready when the inventory has not been confirmed by the\n"
+	"                             API server for this long; 0 never (default 600s)\n"
 	"  --log-level=LEVEL          debug, info, warn or error (default info)\n"
 	"  --check-policy=FILE        check a policy file and exit\n"
 	"  --print-default-policy     print the built-in policy and exit\n"
@@ -39,10 +41,11 @@ static const char usage[] =
 	"\n"
 	"Docs: docs/extender.md.\n";
 
-enum { OPT_PREFIX = SG_OPT_OWN };
+enum { OPT_PREFIX = SG_OPT_OWN, OPT_STALENESS };
 
 static const struct option options[] = {
 	{"url-prefix", required_argument, NULL, OPT_PREFIX},
+	{"max-staleness", required_argument, NULL, OPT_STALENESS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -51,6 +54,13 @@ static int option(void *cfg, int opt, char *arg)
 	struct ex_config *c = cfg;
 	size_t n = strlen(arg);
 
+	if (opt == OPT_STALENESS) {
+		c->max_staleness_ms = sg_flag_duration_ms(arg);
+		if (c->max_staleness_ms < 0)
+			return sg_flag_invalid(program, "max-staleness", arg,
+					       "a duration like 600s");
+		return 0;
+	}
 	if (opt != OPT_PREFIX)
 		return 0;
 	/* "/x/" and "/x" mean the same; "/" means no prefix. */

@@ -35,6 +35,7 @@ class FakeAPI:
         self.fail_next_lists = 0
         self.continue_pad = ""                    # appended to continue tokens
         self.empty_watches = False                # end each watch at once, no event
+        self.down = False                         # answer every request 503 (an outage)
         self.active_watches = 0
         api = self
 
@@ -161,6 +162,8 @@ class FakeAPI:
         body = b""
         if h.headers.get("Content-Length"):
             body = h.rfile.read(int(h.headers["Content-Length"]))
+        if self.down:
+            return self.status(h, 503, "ServiceUnavailable", "the fake API server is down")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return self.status(h, 401, "Unauthorized")
         url = urllib.parse.urlparse(h.path)

@@ -304,6 +304,36 @@ def test_watch_that_ends_at_once_is_retried_with_back_off(cluster, start_extende
          timeout=30)
 
 
+def test_unready_when_the_inventory_is_stale_beyond_the_bound(cluster, start_extender):
+    api = cluster.api
+    d = start_extender("--max-staleness=3s")
+    # Healthy and quiet: bookmarks keep confirming the inventory.
+    time.sleep(4)
+    assert d.health("/readyz")[0] == 200
+    assert d.metric("sandbox_guard_inventory_staleness_seconds") < 3
+    api.down = True
+    api.cut_watches()
+    wait(lambda: d.health("/readyz")[0] == 503, "unready during the outage", timeout=10)
+    status, text = d.health("/readyz")
+    assert "not been confirmed by the API server" in text, text
+    assert d.metric("sandbox_guard_inventory_staleness_seconds") > 3
+    # Placement answers go on meanwhile (the scheduler decides whether to ask).
+    assert call(d, "prioritize", args_names(cold_claim_pod(), ["n1"]))[0] == 200
+    api.down = False
+    wait(lambda: d.health("/readyz")[0] == 200, "ready again after the outage", timeout=40)
+
+
+def test_staleness_bound_can_be_switched_off(cluster, start_extender):
+    api = cluster.api
+    d = start_extender("--max-staleness=0")
+    api.down = True
+    api.cut_watches()
+    time.sleep(3)
+    assert d.health("/readyz")[0] == 200
+    assert d.metric("sandbox_guard_inventory_staleness_seconds") > 1
+    api.down = False
+
+
 def test_rotated_token_is_read_from_the_file(cluster, start_extender):
     api = cluster.api
     d = start_extender()
