@@ -27,9 +27,10 @@
 #define AS_LABEL_ADOPTABLE "agents.x-k8s.io/adoptable"
 /*
  * The UID of the SandboxClaim a sandbox belongs to. agent-sandbox writes
- * it when a claim creates or adopts a Sandbox (for discovery and
- * NetworkPolicy targeting) and never changes it afterwards: a Sandbox
- * belongs to one claim for life.
+ * it on the Sandbox when a claim creates or adopts it (for discovery and
+ * NetworkPolicy targeting) and never changes it: a Sandbox belongs to one
+ * claim for life. 1.0 keeps it off pods (reserved keys of a pod template
+ * are dropped) and scrubs it from pods that older releases labelled.
  */
 #define AS_LABEL_CLAIM_UID "agents.x-k8s.io/claim-uid"
 

@@ -440,10 +440,12 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 		 * template never change (adoption removes only warm-pool-sandbox),
 		 * and without them the pod would leave its template's
 		 * NetworkPolicy and become selectable as a non-sandbox pod. The
-		 * claim UID, once written, names the one claim the sandbox serves
-		 * (agent-sandbox 1.0 writes it for NetworkPolicy targeting):
-		 * rewriting it would move the pod under another claim's policies.
-		 * Adoption only adds it, which this check allows.
+		 * claim UID names the one claim a sandbox serves (agent-sandbox
+		 * writes it for discovery and NetworkPolicy targeting): rewriting
+		 * it would put the pod behind another claim. It may go, though:
+		 * agent-sandbox 1.0 keeps it off pods and removes it from pods an
+		 * older release labelled, and losing it widens nothing (policies
+		 * only add what a pod may reach; our profile label stays).
 		 */
 		if ((strncmp(o->string, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) != 0 &&
 		     strcmp(o->string, AS_LABEL_NAME_HASH) != 0 &&
@@ -452,6 +454,8 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 		    !cJSON_IsString(o))
 			continue;
 		n = sg_json_get(new_labels, o->string);
+		if (!n && strcmp(o->string, AS_LABEL_CLAIM_UID) == 0)
+			continue;
 		if (!n)
 			wh_violation(out,
 				     "metadata.labels: %.128s=%.63s was removed; isolation labels "

@@ -346,11 +346,11 @@ Test(inventory, agent_sandbox_1_0_warm_adopted_and_cold_pods)
 	cr_assert_eq(v1_stats("n1").warm_ready, 2);
 	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", "team-a", V1_POOL), 2);
 
-	/* Adoption by a claim: the warm-pool label goes, claim-uid may arrive. */
+	/* Adoption by a claim: the warm-pool label goes; a claim-uid label changes nothing. */
 	upsert(v1_pod("v1.0-pod-adoption-update.json", "w1", "n1"), 2);
 	cr_assert_eq(v1_stats("n1").warm_ready, 1);
 	cr_assert_eq(v1_stats("n1").claimed, 1);
-	upsert(v1_pod("v1.0-pod-claim-uid-added-update.json", "w1", "n1"), 3);
+	upsert(v1_pod("v1.0-pod-claim-uid-changed-update.json", "w1", "n1"), 3);
 	cr_assert_eq(v1_stats("n1").claimed, 1);
 	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", "team-a", V1_POOL), 1);
 
