@@ -50,10 +50,59 @@ static void check_template(const struct wh_rules *r, enum wh_holder holder, cons
 			       "spec.podTemplate.metadata.labels", out);
 }
 
-static void check_claim(const cJSON *obj, struct wh_violations *out)
+/*
+ * agent-sandbox makes each entry of spec.volumeClaimTemplates (of a
+ * Sandbox, a SandboxTemplate, and since 1.0 of a SandboxClaim) into a
+ * PersistentVolumeClaim and a persistentVolumeClaim volume of the sandbox
+ * pod. Where the policy does not allow that volume type the pod would be
+ * refused later, seen only as a controller error: say so at apply time.
+ */
+static void check_volume_claim_templates(const struct wh_rules *r, const cJSON *spec,
+					 struct wh_violations *out)
+{
+	int n = sg_json_count(sg_json_arr(spec, "volumeClaimTemplates"));
+
+	if (n > 0 && !wh_in_list(r->volume_types, "persistentVolumeClaim"))
+		wh_violation(out,
+			     "spec.volumeClaimTemplates: its %d entr%s would become "
+			     "persistentVolumeClaim volumes of the sandbox pod, and the policy's "
+			     "allowedVolumeTypes does not allow persistentVolumeClaim; remove them "
+			     "or allow the type",
+			     n, n == 1 ? "y" : "ies");
+}
+
+/*
+ * agent-sandbox 1.0 SandboxTemplate fields that let a claim change the pod.
+ * envVarsInjectionPolicy (Allowed, Overrides; default Disallowed) lets a
+ * claim's spec.env set plain values (no valueFrom) in the containers: no
+ * isolation field, so nothing to check. volumeClaimTemplatesPolicy
+ * (Allowed, Overrides; default Disallowed) lets a claim add volume claim
+ * templates: those claims are checked themselves, but say now when the
+ * policy would refuse them.
+ */
+static void note_template_claim_policies(const struct wh_rules *r, const cJSON *spec,
+					 struct wh_violations *notes)
+{
+	const char *vct = sg_json_str(spec, "volumeClaimTemplatesPolicy");
+
+	if (notes && vct && (strcmp(vct, "Allowed") == 0 || strcmp(vct, "Overrides") == 0) &&
+	    !wh_in_list(r->volume_types, "persistentVolumeClaim"))
+		wh_violation(notes,
+			     "spec.volumeClaimTemplatesPolicy is %s, but the policy's "
+			     "allowedVolumeTypes does not allow persistentVolumeClaim: claims that "
+			     "add volumeClaimTemplates will be refused",
+			     vct);
+}
+
+static void check_claim(const struct wh_rules *r, const cJSON *obj, struct wh_violations *out)
 {
 	const cJSON *apm = sg_json_get(sg_json_get(obj, "spec"), "additionalPodMetadata");
 	const cJSON *it;
+
+	/* Annotations reach the pod as labels do (cold start: a new pod). */
+	wh_check_annotations(sg_json_obj(apm, "annotations"),
+			     "spec.additionalPodMetadata.annotations", out);
+	check_volume_claim_templates(r, sg_json_get(obj, "spec"), out);
 
 	cJSON_ArrayForEach(it, sg_json_obj(apm, "labels"))
 	{
@@ -184,13 +233,16 @@ static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *ob
 		break;
 	case WH_KIND_SANDBOX:
 		check_template(c->r, WH_HOLDER_SANDBOX, obj, out);
+		check_volume_claim_templates(c->r, sg_json_get(obj, "spec"), out);
 		break;
 	case WH_KIND_TEMPLATE:
 		check_template(c->r, WH_HOLDER_TEMPLATE, obj, out);
 		check_template_network(c, obj, out);
+		check_volume_claim_templates(c->r, sg_json_get(obj, "spec"), out);
+		note_template_claim_policies(c->r, sg_json_get(obj, "spec"), c->notes);
 		break;
 	case WH_KIND_CLAIM:
-		check_claim(obj, out);
+		check_claim(c->r, obj, out);
 		break;
 	case WH_KIND_NETPOL:
 		check_netpol(c, obj, out);

@@ -25,6 +25,14 @@
 #define AS_LABEL_TEMPLATE  "agents.x-k8s.io/sandbox-template-ref-hash"
 #define AS_LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
 #define AS_LABEL_ADOPTABLE "agents.x-k8s.io/adoptable"
+/*
+ * The UID of the SandboxClaim a sandbox belongs to. agent-sandbox writes
+ * it on the Sandbox when a claim creates or adopts it (for discovery and
+ * NetworkPolicy targeting) and never changes it: a Sandbox belongs to one
+ * claim for life. 1.0 keeps it off pods (reserved keys of a pod template
+ * are dropped) and scrubs it from pods that older releases labelled.
+ */
+#define AS_LABEL_CLAIM_UID "agents.x-k8s.io/claim-uid"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,

@@ -347,18 +347,24 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 	check_volumes(c, spec, out);
 }
 
-/* Pod-level AppArmor annotations (the pre-1.30 way) can also say "unconfined". */
-static void check_annotations(const struct wh_podcheck *c, struct wh_violations *out)
+void wh_check_annotations(const cJSON *annotations, const char *where, struct wh_violations *out)
 {
 	static const char prefix[] = "container.apparmor.security.beta.kubernetes.io/";
 	const cJSON *it;
 
-	cJSON_ArrayForEach(it, sg_json_obj(c->meta, "annotations"))
+	cJSON_ArrayForEach(it, annotations)
 	{
 		if (strncmp(it->string, prefix, sizeof(prefix) - 1) == 0 && cJSON_IsString(it) &&
 		    strcasecmp(it->valuestring, "unconfined") == 0)
-			wh_violation(out, "annotation %.128s is unconfined; remove it", it->string);
+			wh_violation(out, "%s%sannotation %.128s is unconfined; remove it",
+				     where ? where : "", where ? ": " : "", it->string);
 	}
+}
+
+/* Pod-level AppArmor annotations (the pre-1.30 way) can also say "unconfined". */
+static void check_annotations(const struct wh_podcheck *c, struct wh_violations *out)
+{
+	wh_check_annotations(sg_json_obj(c->meta, "annotations"), NULL, out);
 }
 
 void wh_check_podspec(const struct wh_podcheck *c, const cJSON *spec, struct wh_violations *out)
@@ -433,14 +439,23 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 		 * Ours, and agent-sandbox's identity labels: the pod's Sandbox and
 		 * template never change (adoption removes only warm-pool-sandbox),
 		 * and without them the pod would leave its template's
-		 * NetworkPolicy and become selectable as a non-sandbox pod.
+		 * NetworkPolicy and become selectable as a non-sandbox pod. The
+		 * claim UID names the one claim a sandbox serves (agent-sandbox
+		 * writes it for discovery and NetworkPolicy targeting): rewriting
+		 * it would put the pod behind another claim. It may go, though:
+		 * agent-sandbox 1.0 keeps it off pods and removes it from pods an
+		 * older release labelled, and losing it widens nothing (policies
+		 * only add what a pod may reach; our profile label stays).
 		 */
 		if ((strncmp(o->string, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) != 0 &&
 		     strcmp(o->string, AS_LABEL_NAME_HASH) != 0 &&
-		     strcmp(o->string, AS_LABEL_TEMPLATE) != 0) ||
+		     strcmp(o->string, AS_LABEL_TEMPLATE) != 0 &&
+		     strcmp(o->string, AS_LABEL_CLAIM_UID) != 0) ||
 		    !cJSON_IsString(o))
 			continue;
 		n = sg_json_get(new_labels, o->string);
+		if (!n && strcmp(o->string, AS_LABEL_CLAIM_UID) == 0)
+			continue;
 		if (!n)
 			wh_violation(out,
 				     "metadata.labels: %.128s=%.63s was removed; isolation labels "

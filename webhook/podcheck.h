@@ -62,6 +62,13 @@ void wh_check_profile_label(const struct wh_rules *r, const cJSON *labels, bool 
 void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 			  struct wh_violations *out);
 
+/*
+ * Checks annotations that will land on a sandbox pod (the pod's own, or a
+ * SandboxClaim's additionalPodMetadata.annotations) for an AppArmor
+ * profile of "unconfined". where, if not NULL, prefixes the messages.
+ */
+void wh_check_annotations(const cJSON *annotations, const char *where, struct wh_violations *out);
+
 /* True if cap (as written in a PodSpec) is NET_BIND_SERVICE, with or without CAP_. */
 bool wh_cap_is_net_bind(const char *cap);
 

@@ -204,3 +204,50 @@ Test(admission, delete_and_connect_are_allowed_without_checks)
 	free(body);
 	wh_policy_free(p);
 }
+
+/*
+ * agent-sandbox makes each volumeClaimTemplates entry a persistentVolumeClaim
+ * volume of the pod: where the policy does not allow that type, the Sandbox,
+ * the SandboxTemplate and the 1.0 SandboxClaim carrying them are refused at
+ * apply time, and a template that lets claims add them says so. The default
+ * policy allows the type, so the same fixtures pass there (cases.json).
+ */
+Test(admission, volume_claim_templates_follow_allowed_volume_types)
+{
+	static const char policy[] = "{\"allowedVolumeTypes\":[\"configMap\",\"emptyDir\","
+				     "\"projected\",\"secret\",\"downwardAPI\"]}";
+	static const struct {
+		const char *file;
+		const char *needle;
+	} cases[] = {
+		{"reviews/v1.0-sandbox-create.json", "spec.volumeClaimTemplates: its 1 entry"},
+		{"reviews/v1.0-template-claim-policies-create.json",
+		 "spec.volumeClaimTemplates: its 1 entry"},
+		{"reviews/v1.0-claim-create.json", "spec.volumeClaimTemplates: its 1 entry"},
+	};
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(policy, strlen(policy), "v", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		char *body = fixture_text(cases[i].file, &len);
+		struct wh_outcome res;
+		struct sg_buf out;
+		cJSON *doc;
+
+		sg_buf_init(&out, 1 << 20);
+		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &arena, &out, &res), 200);
+		doc = parse_or_die(out.data);
+		cr_assert(sg_json_false(sg_json_get(doc, "response"), "allowed"), "%s: %s",
+			  cases[i].file, out.data);
+		cr_assert(strstr(out.data, cases[i].needle), "%s: %s", cases[i].file, out.data);
+		if (i == 1)
+			cr_assert(strstr(out.data, "spec.volumeClaimTemplatesPolicy is Allowed"),
+				  "%s", out.data);
+		cJSON_Delete(doc);
+		sg_buf_release(&out);
+		free(body);
+	}
+	wh_policy_free(p);
+}

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -176,4 +177,80 @@ Test(extender, bad_requests)
 	cr_assert_null(handle(EX_PRIORITIZE, "nope", &status, &res));
 	cr_assert_eq(status, 400);
 	cr_assert_str_eq(res.pod_class, "invalid");
+}
+
+/*
+ * agent-sandbox 1.0 pods as the scheduler sees them (the webhook's 1.0
+ * fixtures, tests/fixtures/reviews/generate.py): a pool's new pod is a
+ * refill, a claim's own pod a cold start, a bare Sandbox's pod only a
+ * sandbox pod. The 1.0 warm pod of the same template already runs on n1.
+ */
+static char *v1_pod_text(const char *fixture)
+{
+	char rel[128], *text;
+	cJSON *review, *pod;
+
+	snprintf(rel, sizeof(rel), "reviews/%s", fixture);
+	review = fixture_json(rel);
+	pod = sg_json_get(sg_json_get(review, "request"), "object");
+	text = cJSON_PrintUnformatted(pod);
+	cJSON_Delete(review);
+	return text;
+}
+
+static void v1_prioritize(const char *pod, const char *cls, int score_n2, int score_n1)
+{
+	struct ex_outcome res;
+	struct sg_buf body;
+	int status;
+	cJSON *j;
+
+	sg_buf_init(&body, 1 << 20);
+	sg_buf_printf(&body, "{\"Pod\":%s,\"Nodes\":null,\"NodeNames\":[\"n2\",\"n1\"]}", pod);
+	j = handle(EX_PRIORITIZE, body.data, &status, &res);
+	cr_assert_eq(status, 200);
+	cr_assert_str_eq(res.pod_class, cls);
+	if (score_n2 < 0) {
+		cr_assert_eq(cJSON_GetArraySize(j), 0);
+	} else {
+		cr_assert_eq(sg_json_get(cJSON_GetArrayItem(j, 0), "Score")->valueint, score_n2);
+		cr_assert_eq(sg_json_get(cJSON_GetArrayItem(j, 1), "Score")->valueint, score_n1);
+	}
+	cJSON_Delete(j);
+	sg_buf_release(&body);
+}
+
+Test(extender, agent_sandbox_1_0_pods_are_classified_and_scored)
+{
+	char *text = v1_pod_text("v1.0-pod-warm-create.json");
+	cJSON *warm = parse_or_die(text), *bare;
+
+	free(text);
+
+	cJSON_AddStringToObject(sg_json_get(warm, "metadata"), "uid", "v1-warm");
+	cJSON_AddStringToObject(sg_json_get(warm, "spec"), "nodeName", "n1");
+	cJSON_ReplaceItemInObject(warm, "status",
+				  parse_or_die("{\"phase\":\"Running\",\"conditions\":[{\"type\":"
+					       "\"Ready\",\"status\":\"True\"}]}"));
+	ex_inventory_upsert(inv, warm, 1);
+	cJSON_Delete(warm);
+
+	/* The pool's next pod: the image is on n1, which holds one of the pool's pods. */
+	text = v1_pod_text("v1.0-pod-warm-create.json");
+	v1_prioritize(text, "refill", 5, 7);
+	free(text);
+	/* A claim that cold-starts goes where a ready warm pod of its template runs. */
+	text = v1_pod_text("v1.0-pod-cold-claim-create.json");
+	v1_prioritize(text, "cold-start", 0, 10);
+	free(text);
+	/* A Sandbox made without a template: only the name hash and the owner. */
+	text = v1_pod_text("v1.0-pod-cold-claim-create.json");
+	bare = parse_or_die(text);
+	free(text);
+	cJSON_DeleteItemFromObject(sg_json_obj(sg_json_get(bare, "metadata"), "labels"),
+				   "agents.x-k8s.io/sandbox-template-ref-hash");
+	text = cJSON_PrintUnformatted(bare);
+	v1_prioritize(text, "sandbox", -1, -1);
+	free(text);
+	cJSON_Delete(bare);
 }

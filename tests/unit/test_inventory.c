@@ -5,6 +5,7 @@
 
 #include "helpers.h"
 #include "inventory.h"
+#include "sg_json.h"
 
 #define TMPL "9e8d7c6b"
 #define POOL "1f2e3d4c"
@@ -286,4 +287,77 @@ Test(inventory, names_of_departed_nodes_and_templates_are_forgotten)
 	cr_assert_eq(t.warm_ready, 1);
 	cr_assert_eq(ex_inventory_node_pods(inv, "node-9"), 1);
 	cr_assert_eq(ex_inventory_node_pods(inv, "node-5"), 1);
+}
+
+/*
+ * agent-sandbox 1.0 pods, taken from the webhook's fixtures (generated from
+ * the 1.0 API, see tests/fixtures/reviews/generate.py) and placed on a node.
+ * 1.0 keys them as 0.5.x does: sandbox-template-ref-hash is FNV-1a of the
+ * template name, warm-pool-sandbox FNV-1a of the pool name and present only
+ * while a pool owns the sandbox; launch-type and the blueprint hash
+ * (sandbox-template-hash) play no part, even where a pod carries them.
+ */
+#define V1_TMPL "7c7dd1d6" /* python-runtime */
+#define V1_POOL "ed572cc4" /* python-pool */
+
+static cJSON *v1_pod(const char *fixture, const char *uid, const char *node)
+{
+	char rel[128];
+	cJSON *review, *pod, *meta, *status;
+
+	snprintf(rel, sizeof(rel), "reviews/%s", fixture);
+	review = fixture_json(rel);
+	pod = cJSON_DetachItemFromObject(sg_json_get(review, "request"), "object");
+	cJSON_Delete(review);
+	meta = sg_json_get(pod, "metadata");
+	cJSON_AddStringToObject(meta, "uid", uid);
+	cJSON_AddStringToObject(sg_json_get(pod, "spec"), "nodeName", node);
+	cJSON_DeleteItemFromObject(pod, "status");
+	status = parse_or_die("{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+			      "\"status\":\"True\"}]}");
+	cJSON_AddItemToObject(pod, "status", status);
+	return pod;
+}
+
+static struct ex_template_stats v1_stats(const char *node)
+{
+	struct ex_template_stats t;
+
+	ex_inventory_template(inv, node, "team-a", V1_TMPL, &t);
+	return t;
+}
+
+Test(inventory, agent_sandbox_1_0_warm_adopted_and_cold_pods)
+{
+	cJSON *p;
+
+	upsert(v1_pod("v1.0-pod-warm-create.json", "w1", "n1"), 1);
+	cr_assert_eq(v1_stats("n1").warm_ready, 1);
+	cr_assert_eq(v1_stats("n1").claimed, 0);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", "team-a", V1_POOL), 1);
+
+	/* A later 1.0.x copying launch-type and the blueprint hash onto pods changes nothing. */
+	p = v1_pod("v1.0-pod-warm-create.json", "w2", "n1");
+	cJSON_AddStringToObject(sg_json_obj(sg_json_get(p, "metadata"), "labels"),
+				"agents.x-k8s.io/launch-type", "warm");
+	cJSON_AddStringToObject(sg_json_obj(sg_json_get(p, "metadata"), "labels"),
+				"agents.x-k8s.io/sandbox-template-hash", "0a9b8c7d");
+	upsert(p, 1);
+	cr_assert_eq(v1_stats("n1").warm_ready, 2);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", "team-a", V1_POOL), 2);
+
+	/* Adoption by a claim: the warm-pool label goes; a claim-uid label changes nothing. */
+	upsert(v1_pod("v1.0-pod-adoption-update.json", "w1", "n1"), 2);
+	cr_assert_eq(v1_stats("n1").warm_ready, 1);
+	cr_assert_eq(v1_stats("n1").claimed, 1);
+	upsert(v1_pod("v1.0-pod-claim-uid-changed-update.json", "w1", "n1"), 3);
+	cr_assert_eq(v1_stats("n1").claimed, 1);
+	cr_assert_eq(ex_inventory_pool_warm(inv, "n1", "team-a", V1_POOL), 1);
+
+	/* A cold start: the claim's own pod, template hash and no pool. */
+	upsert(v1_pod("v1.0-pod-cold-claim-create.json", "c1", "n2"), 4);
+	cr_assert_eq(v1_stats("n2").claimed, 1);
+	cr_assert_eq(v1_stats("n2").warm_total, 0);
+	cr_assert_eq(ex_inventory_node_pods(inv, "n1"), 2);
+	cr_assert_eq(ex_inventory_pods(inv), 3);
 }
