@@ -324,6 +324,17 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 		char where[128];
 
 		snprintf(where, sizeof(where), "%s", c->where);
+		/*
+		 * Pod level too: there it makes every container a HostProcess
+		 * container (processes on the Windows node itself) unless the
+		 * container says otherwise.
+		 */
+		if (sg_json_true(sg_json_get(sc, "windowsOptions"), "hostProcess"))
+			wh_violation(
+				out,
+				"%s.securityContext.windowsOptions.hostProcess is true; remove "
+				"it",
+				c->where);
 		check_lsm(sc, where, out);
 		check_run_as(r, sc, where, out);
 		cJSON_ArrayForEach(it, sg_json_arr(sc, "sysctls"))

@@ -166,6 +166,40 @@ Test(podcheck, container_security_context_rules)
 	       "lifecycle.preStop.httpGet.host");
 }
 
+/* Pod Security baseline refuses HostProcess at either level; so do we, on pods and templates. */
+Test(podcheck, host_process_is_refused_at_pod_and_container_level)
+{
+	static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
+	static const enum wh_holder holders[] = {WH_HOLDER_POD, WH_HOLDER_SANDBOX,
+						 WH_HOLDER_TEMPLATE};
+
+	for (int h = 0; h < 3; h++) {
+		expect(holders[h],
+		       "{\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"
+		       "\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"},"
+		       "\"windowsOptions\":{\"hostProcess\":true}},\"containers\":[" GOOD_CTR "]}",
+		       "spec.securityContext.windowsOptions.hostProcess is true");
+		for (int i = 0; i < 3; i++) {
+			char spec[512], where[96];
+
+			snprintf(spec, sizeof(spec),
+				 "{" GOOD_FIELDS ",\"%s\":[{\"name\":\"c\",\"securityContext\":"
+				 "{\"windowsOptions\":{\"hostProcess\":true}}}]}",
+				 lists[i]);
+			snprintf(
+				where, sizeof(where),
+				"spec.%s[0] (c).securityContext.windowsOptions.hostProcess is true",
+				lists[i]);
+			expect(holders[h], spec, where);
+		}
+	}
+	/* false (or unset) is what every Linux pod has. */
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":"
+		     "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]},"
+		     "\"windowsOptions\":{\"hostProcess\":false}}}]}");
+}
+
 Test(podcheck, net_bind_service_may_be_added)
 {
 	expect_clean(WH_HOLDER_POD,
