@@ -228,6 +228,17 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 			wh_patch_add(patch, &q, "{\"type\":\"RuntimeDefault\"}");
 		}
 	}
+	/*
+	 * hostUsers: false beside a host namespace is an invalid pod (422
+	 * before our validating webhook can say why), so there validation is
+	 * left to refuse the host namespace.
+	 */
+	if (r->user_namespaces && !windows && sg_json_unset(spec, "hostUsers") &&
+	    !sg_json_true(spec, "hostNetwork") && !sg_json_true(spec, "hostPID") &&
+	    !sg_json_true(spec, "hostIPC")) {
+		wh_path_child(&q, &p, "hostUsers");
+		wh_patch_add(patch, &q, "false");
+	}
 	if (!windows) {
 		harden_list(r, spec, "initContainers", patch);
 		harden_list(r, spec, "containers", patch);

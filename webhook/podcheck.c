@@ -315,6 +315,18 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 				     "mounts an API token before this webhook runs)",
 				     c->where);
 	}
+	if (r->user_namespaces) {
+		if (sg_json_true(spec, "hostUsers"))
+			wh_violation(out,
+				     "%s.hostUsers is true; set it to false: the policy gives "
+				     "every sandbox pod its own user namespace",
+				     c->where);
+		else if (!deferred(c) && !sg_json_false(spec, "hostUsers"))
+			wh_violation(out,
+				     "%s.hostUsers is not set; set it to false: the policy gives "
+				     "every sandbox pod its own user namespace",
+				     c->where);
+	}
 	if (r->no_service_links && sg_json_true(spec, "enableServiceLinks"))
 		wh_violation(out,
 			     "%s.enableServiceLinks is true; set it to false: service links "

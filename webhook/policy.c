@@ -55,7 +55,8 @@ const char wh_default_policy_json[] =
 	"    \"disallowPrivilegeEscalation\": true,\n"
 	"    \"dropAllCapabilities\": true,\n"
 	"    \"runAsNonRoot\": false,\n"
-	"    \"readOnlyRootFilesystem\": false\n"
+	"    \"readOnlyRootFilesystem\": false,\n"
+	"    \"userNamespaces\": false\n"
 	"  },\n"
 	"  \"allowedVolumeTypes\": [\"configMap\", \"csi\", \"downwardAPI\", \"emptyDir\", "
 	"\"ephemeral\",\n"
@@ -397,10 +398,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	static const char *const rc_top[] = {"default", "allowed", "scheduling", NULL};
 	static const char *const rc_ns[] = {"default", "allowed", NULL};
 	static const char *const hard_keys[] = {
-		"disableServiceAccountToken", "disableServiceLinks",
-		"seccompRuntimeDefault",      "disallowPrivilegeEscalation",
-		"dropAllCapabilities",	      "runAsNonRoot",
-		"readOnlyRootFilesystem",     NULL};
+		"disableServiceAccountToken",  "disableServiceLinks", "seccompRuntimeDefault",
+		"disallowPrivilegeEscalation", "dropAllCapabilities", "runAsNonRoot",
+		"readOnlyRootFilesystem",      "userNamespaces",      NULL};
 	static const char *const net_top[] = {
 		"defaultProfile", "allowedProfiles", "policyScope", "envelope",
 		"profiles",	  "clusterDNS",	     NULL};
@@ -442,7 +442,8 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 			     cause) ||
 		    get_bool(h, "dropAllCapabilities", w, &r->drop_all, cause) ||
 		    get_bool(h, "runAsNonRoot", w, &r->run_as_non_root, cause) ||
-		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause))
+		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause) ||
+		    get_bool(h, "userNamespaces", w, &r->user_namespaces, cause))
 			return -EINVAL;
 	}
 	net = sg_json_get(obj, "network");

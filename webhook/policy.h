@@ -57,6 +57,7 @@ struct wh_rules {
 	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
 	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
 	bool every_policy;    /* the envelope binds every NetworkPolicy, not only sandbox-named */
+	bool user_namespaces; /* hostUsers must be false (pods get their own user namespace) */
 };
 
 /* A network profile: the rules sandbox-guard's own NetworkPolicy gives its pods. */

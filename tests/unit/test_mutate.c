@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,54 @@ Test(mutate, windows_pods_get_no_linux_security_fields)
 	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext"));
 	cr_assert_not_null(find_op(ops, "/spec/runtimeClassName"));
 	cJSON_Delete(ops);
+}
+
+#define USERNS "{\"hardening\":{\"userNamespaces\":true}}"
+
+Test(mutate, user_namespaces_write_host_users_false_where_unset)
+{
+	cJSON *ops = mutate_with(USERNS, MIN_POD);
+
+	expect_value(ops, "/spec/hostUsers", "false");
+	cJSON_Delete(ops);
+	/* Off (the built-in default): nothing. */
+	ops = mutate(MIN_POD);
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+	/* An explicit value is the user's, even true (validation refuses it). */
+	ops = mutate_with(USERNS, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+				  "sandbox-name-hash\":\"1\"}},\"spec\":{\"hostUsers\":true}}");
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+	/* Idempotent. */
+	ops = mutate_with(USERNS, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+				  "sandbox-name-hash\":\"1\"}},\"spec\":{\"hostUsers\":false}}");
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+}
+
+/*
+ * hostUsers: false beside a host namespace is an invalid pod (422 before our
+ * validating webhook could say why), and a Windows pod has no user namespaces.
+ */
+Test(mutate, user_namespaces_leave_pods_the_api_server_would_reject)
+{
+	static const char *const specs[] = {"{\"hostNetwork\":true}", "{\"hostPID\":true}",
+					    "{\"hostIPC\":true}",
+					    "{\"os\":{\"name\":\"windows\"}}"};
+
+	for (int i = 0; i < 4; i++) {
+		char pod[256];
+		cJSON *ops;
+
+		snprintf(pod, sizeof(pod),
+			 "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":"
+			 "\"1\"}},\"spec\":%s}",
+			 specs[i]);
+		ops = mutate_with(USERNS, pod);
+		cr_assert_null(find_op(ops, "/spec/hostUsers"), "%s", specs[i]);
+		cJSON_Delete(ops);
+	}
 }
 
 Test(mutate, scheduler_name_replaces_only_the_api_default)

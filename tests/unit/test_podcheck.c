@@ -257,6 +257,67 @@ Test(podcheck, templates_still_refuse_explicit_bad_values)
 	       "automountServiceAccountToken is true");
 }
 
+/* Checks spec_json against the rules of policy_json (namespace "ns"). */
+static struct wh_violations check_with(const char *policy_json, enum wh_holder holder,
+				       const char *spec_json)
+{
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(policy_json, strlen(policy_json), "t", &cause);
+	struct wh_violations v;
+	cJSON *spec = parse_or_die(spec_json);
+	struct wh_podcheck c = {.holder = holder, .where = "spec"};
+
+	cr_assert_not_null(p, "%s", cause);
+	c.rules = wh_policy_rules(p, "ns");
+	wh_violations_init(&v);
+	wh_check_podspec(&c, spec, &v);
+	cJSON_Delete(spec);
+	wh_policy_free(p);
+	return v;
+}
+
+static bool has(const struct wh_violations *v, const char *needle)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strstr(v->items[i], needle))
+			return true;
+	return false;
+}
+
+#define USERNS	   "{\"hardening\":{\"userNamespaces\":true}}"
+#define USERNS_OFF "{\"hardening\":{\"userNamespaces\":true},\"mutate\":false}"
+
+Test(podcheck, user_namespaces)
+{
+	struct wh_violations v;
+
+	v = check_with(USERNS, WH_HOLDER_POD, "{" GOOD_FIELDS ",\"hostUsers\":true}");
+	cr_assert(has(&v, "spec.hostUsers is true; set it to false"), "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_POD, "{" GOOD_FIELDS "}");
+	cr_assert(has(&v, "spec.hostUsers is not set; set it to false"));
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_POD,
+		       "{" GOOD_FIELDS ",\"hostUsers\":false,\"containers\":[" GOOD_CTR "]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	/* A template may leave it to the mutation, unless mutation is off. */
+	v = check_with(USERNS, WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_TEMPLATE, "{\"hostUsers\":true}");
+	cr_assert(has(&v, "spec.hostUsers is true"));
+	wh_violations_release(&v);
+	v = check_with(USERNS_OFF, WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.hostUsers is not set"));
+	wh_violations_release(&v);
+	/* Off by default: hostUsers is the user's business. */
+	v = check(WH_HOLDER_POD,
+		  "{" GOOD_FIELDS ",\"hostUsers\":true,\"containers\":[" GOOD_CTR "]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+}
+
 Test(podcheck, missing_spec_is_a_violation)
 {
 	struct wh_violations v;

@@ -137,6 +137,21 @@ Test(policy, controller_users_default_to_upstream_service_account)
 	wh_policy_free(own);
 }
 
+Test(policy, user_namespaces_are_off_by_default_and_set_per_namespace)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"namespaces\":{\"team-a\":{\"hardening\":{"
+				    "\"userNamespaces\":true}}}}",
+				    &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert(!wh_policy_rules(p, "team-b")->user_namespaces);
+	cr_assert(wh_policy_rules(p, "team-a")->user_namespaces);
+	wh_policy_free(p);
+	expect_error("{\"hardening\":{\"userNamespaces\":\"yes\"}}",
+		     "policy.hardening.userNamespaces must be true or false");
+}
+
 Test(policy, scheduling_per_runtime_class)
 {
 	char *cause;
