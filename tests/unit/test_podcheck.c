@@ -29,9 +29,10 @@ TestSuite(podcheck, .init = setup, .fini = teardown);
 	"\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"                  \
 	"\"enableServiceLinks\":false,"                                                            \
 	"\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}"
+#define GOOD_LIMITS "\"resources\":{\"limits\":{\"memory\":\"1Gi\",\"ephemeral-storage\":\"1Gi\"}}"
 #define GOOD_CTR                                                                                   \
 	"{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"                 \
-	"\"capabilities\":{\"drop\":[\"ALL\"]}}}"
+	"\"capabilities\":{\"drop\":[\"ALL\"]}}," GOOD_LIMITS "}"
 
 static struct wh_violations check(enum wh_holder holder, const char *spec_json)
 {
@@ -197,7 +198,7 @@ Test(podcheck, host_process_is_refused_at_pod_and_container_level)
 	expect_clean(WH_HOLDER_POD,
 		     "{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":"
 		     "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]},"
-		     "\"windowsOptions\":{\"hostProcess\":false}}}]}");
+		     "\"windowsOptions\":{\"hostProcess\":false}}," GOOD_LIMITS "}]}");
 }
 
 Test(podcheck, net_bind_service_may_be_added)
@@ -205,7 +206,7 @@ Test(podcheck, net_bind_service_may_be_added)
 	expect_clean(WH_HOLDER_POD,
 		     "{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":{"
 		     "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"],"
-		     "\"add\":[\"NET_BIND_SERVICE\"]}}}]}");
+		     "\"add\":[\"NET_BIND_SERVICE\"]}}," GOOD_LIMITS "}]}");
 }
 
 Test(podcheck, per_container_seccomp_is_enough_without_a_pod_profile)
@@ -216,7 +217,7 @@ Test(podcheck, per_container_seccomp_is_enough_without_a_pod_profile)
 		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":"
 		"false,"
 		"\"capabilities\":{\"drop\":[\"ALL\"]},\"seccompProfile\":{\"type\":\"Localhost\","
-		"\"localhostProfile\":\"p.json\"}}}]}");
+		"\"localhostProfile\":\"p.json\"}}," GOOD_LIMITS "}]}");
 }
 
 Test(podcheck, volumes)
@@ -229,11 +230,11 @@ Test(podcheck, volumes)
 	       "{\"volumes\":[{\"name\":\"t\",\"projected\":{\"sources\":[{\"serviceAccountToken\":"
 	       "{\"path\":\"token\"}}]}}]}",
 	       "projected serviceAccountToken");
-	expect_clean(
-		WH_HOLDER_POD,
-		"{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
-		"{\"name\":\"w\",\"emptyDir\":{}},{\"name\":\"c\",\"configMap\":{\"name\":\"c\"}},"
-		"{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
+		     "{\"name\":\"w\",\"emptyDir\":{\"sizeLimit\":\"1Gi\"}},{\"name\":\"c\","
+		     "\"configMap\":{\"name\":\"c\"}},"
+		     "{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
 }
 
 Test(podcheck, templates_may_leave_defaulted_fields_unset)
@@ -316,6 +317,75 @@ Test(podcheck, user_namespaces)
 		  "{" GOOD_FIELDS ",\"hostUsers\":true,\"containers\":[" GOOD_CTR "]}");
 	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
 	wh_violations_release(&v);
+}
+
+Test(podcheck, resource_limits_are_required_on_init_and_regular_containers)
+{
+	struct wh_violations v;
+
+	v = check(WH_HOLDER_POD,
+		  "{" GOOD_FIELDS ",\"initContainers\":[{\"name\":\"i\","
+		  "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+		  "\"capabilities\":{\"drop\":[\"ALL\"]}}}],"
+		  "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		  "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}},"
+		  "\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}}]}");
+	cr_assert(has(&v, "spec.initContainers[0] (i).resources.limits has no memory limit"));
+	cr_assert(has(&v, "spec.initContainers[0] (i).resources.limits has no ephemeral-storage"));
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no ephemeral-storage"));
+	cr_assert(!has(&v, "spec.containers[0] (a).resources.limits has no memory"));
+	cr_assert(!has(&v, "no cpu limit"), "cpu limits are not required by default");
+	cr_assert_eq(v.n, 3, "%zu: %s", v.n, v.n ? v.items[v.n - 1] : "");
+	wh_violations_release(&v);
+	/* Ephemeral containers cannot have resources: nothing to require. */
+	expect_clean(WH_HOLDER_POD, "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],"
+				    "\"ephemeralContainers\":[{\"name\":\"e\",\"securityContext\":{"
+				    "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":"
+				    "[\"ALL\"]}}}]}");
+	/* A pod-level limit bounds every container for that resource. */
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"resources\":{\"limits\":{\"memory\":\"4Gi\","
+		     "\"ephemeral-storage\":\"8Gi\"}},\"containers\":[{\"name\":\"a\","
+		     "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+		     "\"capabilities\":{\"drop\":[\"ALL\"]}}}]}");
+	/* A template may leave them to the mutation; not when mutation is off. */
+	expect_clean(WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	v = check_with("{\"mutate\":false}", WH_HOLDER_TEMPLATE,
+		       "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no memory limit"));
+	wh_violations_release(&v);
+	/* Required without a default: templates must say it too. */
+	v = check_with(
+		"{\"resources\":{\"limits\":{\"cpu\":{\"required\":true}}}}", WH_HOLDER_SANDBOX,
+		"{\"automountServiceAccountToken\":false,\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no cpu limit"));
+	cr_assert_eq(v.n, 1, "%s", v.items[0]);
+	wh_violations_release(&v);
+	/* Not required: nothing. */
+	v = check_with(
+		"{\"resources\":{\"limits\":{\"memory\":{\"required\":false},"
+		"\"ephemeral-storage\":{\"required\":false}},\"emptyDirSizeLimit\":{"
+		"\"required\":false}}}",
+		WH_HOLDER_POD,
+		"{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		"\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}}}],"
+		"\"volumes\":[{\"name\":\"w\",\"emptyDir\":{}}]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+}
+
+Test(podcheck, empty_dirs_need_a_size_limit)
+{
+	expect(WH_HOLDER_POD,
+	       "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":[{\"name\":\"c\","
+	       "\"configMap\":{\"name\":\"c\"}},{\"name\":\"scratch\",\"emptyDir\":{\"medium\":"
+	       "\"Memory\"}}]}",
+	       "spec.volumes[1] (scratch): emptyDir has no sizeLimit");
+	expect_clean(WH_HOLDER_SANDBOX,
+		     "{\"automountServiceAccountToken\":false,\"containers\":[{\"name\":\"a\"}],"
+		     "\"volumes\":[{\"name\":\"w\",\"emptyDir\":{}}]}");
+	expect_clean(WH_HOLDER_POD, "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
+				    "{\"name\":\"w\",\"emptyDir\":{\"sizeLimit\":\"10Gi\"}}]}");
 }
 
 Test(podcheck, missing_spec_is_a_violation)
