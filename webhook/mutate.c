@@ -253,6 +253,11 @@ static void limit_container(const struct wh_rules *r, const cJSON *spec, const c
 		patch->failed = true;
 		goto out;
 	}
+	/* Something other than an object there is the user's (and invalid): never replace it. */
+	if ((!res && !sg_json_unset(ctr, "resources")) ||
+	    (!limits && !sg_json_unset(res, "limits")) ||
+	    (!requests && !sg_json_unset(res, "requests")))
+		goto out;
 	for (int i = 0; i < WH_RES_COUNT; i++) {
 		const char *name = wh_resource_names[i];
 		const cJSON *rq = sg_json_get(requests, name);

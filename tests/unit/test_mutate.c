@@ -289,6 +289,18 @@ Test(mutate, limits_never_fall_below_the_request)
 	expect_value(ops, "/spec/containers/0/resources/requests/ephemeral-storage", "\"0\"");
 	cr_assert_null(find_op(ops, "/spec/containers/0/resources/requests/memory"));
 	cJSON_Delete(ops);
+	/* Values of the wrong type are the user's: nothing is written over them. */
+	for (int i = 0; i < 2; i++) {
+		const cJSON *op;
+
+		ops = mutate_resources("{}", i ? "[]" : "{\"limits\":\"lots\"}");
+		cJSON_ArrayForEach(op, ops)
+		{
+			cr_assert(!strstr(sg_json_str(op, "path"), "/resources"), "%s",
+				  sg_json_str(op, "path"));
+		}
+		cJSON_Delete(ops);
+	}
 	/* A request that is no quantity gets no limit: the API server refuses the pod. */
 	ops = mutate_resources("{}", "{\"requests\":{\"memory\":\"lots\"}}");
 	expect_value(ops, "/spec/containers/0/resources/limits", "{\"ephemeral-storage\":\"4Gi\"}");
