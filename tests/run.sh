@@ -52,7 +52,8 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
   fuzz=${SG_FUZZ_BUILD_DIR:-$root/build-fuzz}
   cmake -S "$root" -B "$fuzz" -G Ninja -DSG_FUZZ=ON -DSG_SANITIZE=ON -DSG_TESTS=OFF \
     -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  targets=(fuzz_json fuzz_admission fuzz_policy fuzz_extender fuzz_expolicy fuzz_yaml)
+  targets=(fuzz_json fuzz_admission fuzz_policy fuzz_extender fuzz_expolicy fuzz_yaml
+           fuzz_quantity)
   ninja -C "$fuzz" "${targets[@]}"
   for t in "${targets[@]}"; do
     corpus=$(mktemp -d)
@@ -61,6 +62,7 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
       fuzz_policy) cp tests/fuzz/seeds/policy/* "$corpus/" ;;
       fuzz_expolicy) cp tests/fuzz/seeds/expolicy/* "$corpus/" ;;
       fuzz_yaml) cp tests/fuzz/seeds/kubeconfig/* "$corpus/" ;;
+      fuzz_quantity) cp tests/fuzz/seeds/quantity/* "$corpus/" ;;
       *) cp tests/fixtures/reviews/*.json "$corpus/" ;;
     esac
     # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.

@@ -188,6 +188,160 @@ static void add_scheduling(const struct wh_scheduling *s, const cJSON *spec, str
 	cJSON_Delete(missing);
 }
 
+/*
+ * The limit to write for resource i on a container that has none: the
+ * policy's default, or the container's request where that is larger (a
+ * limit below the request is an invalid pod). NULL where nothing should be
+ * written: no default, or a request that is no quantity (the API server
+ * refuses the pod; a limit beside it would not help).
+ */
+static const char *limit_for(const struct wh_limit *l, const cJSON *request)
+{
+	struct wh_quantity q;
+
+	if (!l->dflt)
+		return NULL;
+	if (!request || cJSON_IsNull(request))
+		return l->dflt;
+	if (!cJSON_IsString(request) || wh_quantity_parse(request->valuestring, &q) != 0 ||
+	    q.negative)
+		return NULL;
+	return wh_quantity_cmp(&q, &l->value) > 0 ? request->valuestring : l->dflt;
+}
+
+/* Adds obj (an object of missing members) at parent/key: whole if parent lacks key, else each. */
+static void add_members(struct wh_patch *patch, const struct wh_path *parent, const char *key,
+			bool whole, const cJSON *obj)
+{
+	struct wh_path p;
+	const cJSON *it;
+
+	if (sg_json_count(obj) == 0)
+		return;
+	wh_path_child(&p, parent, key);
+	if (whole) {
+		add_json(patch, &p, obj);
+		return;
+	}
+	cJSON_ArrayForEach(it, obj)
+	{
+		struct wh_path q;
+
+		wh_path_child(&q, &p, it->string);
+		wh_patch_add_str(patch, &q, it->valuestring);
+	}
+}
+
+/*
+ * Resource limits on one init or regular container. Where the container
+ * has no request for a resource, a request of "0" goes beside the limit:
+ * otherwise the API server's defaulting, which runs again on the patched
+ * pod, copies the limit into the request, and a cap meant to protect the
+ * node would become a reservation that changes where (and whether) the
+ * pod schedules. "0" is what an absent request means to the scheduler.
+ */
+static void limit_container(const struct wh_rules *r, const cJSON *spec, const cJSON *ctr,
+			    const struct wh_path *at, struct wh_patch *patch)
+{
+	const cJSON *res = sg_json_obj(ctr, "resources");
+	const cJSON *limits = sg_json_obj(res, "limits"), *requests = sg_json_obj(res, "requests");
+	const cJSON *pod_limits = sg_json_obj(sg_json_obj(spec, "resources"), "limits");
+	cJSON *lim = cJSON_CreateObject(), *req = cJSON_CreateObject();
+	struct wh_path p;
+
+	if (!lim || !req) {
+		patch->failed = true;
+		goto out;
+	}
+	/* Something other than an object there is the user's (and invalid): never replace it. */
+	if ((!res && !sg_json_unset(ctr, "resources")) ||
+	    (!limits && !sg_json_unset(res, "limits")) ||
+	    (!requests && !sg_json_unset(res, "requests")))
+		goto out;
+	for (int i = 0; i < WH_RES_COUNT; i++) {
+		const char *name = wh_resource_names[i];
+		const cJSON *rq = sg_json_get(requests, name);
+		const char *v;
+
+		if (!sg_json_unset(limits, name) || !sg_json_unset(pod_limits, name) ||
+		    !(v = limit_for(&r->limits[i], rq)))
+			continue;
+		if (!cJSON_AddStringToObject(lim, name, v) ||
+		    (sg_json_unset(requests, name) && !cJSON_AddStringToObject(req, name, "0"))) {
+			patch->failed = true;
+			goto out;
+		}
+	}
+	if (sg_json_count(lim) == 0)
+		goto out;
+	if (!res) {
+		cJSON *whole = cJSON_CreateObject();
+
+		wh_path_child(&p, at, "resources");
+		if (!whole) {
+			patch->failed = true;
+			goto out;
+		}
+		cJSON_AddItemReferenceToObject(whole, "limits", lim);
+		if (sg_json_count(req) > 0)
+			cJSON_AddItemReferenceToObject(whole, "requests", req);
+		add_json(patch, &p, whole);
+		cJSON_Delete(whole);
+		goto out;
+	}
+	wh_path_child(&p, at, "resources");
+	add_members(patch, &p, "limits", !limits, lim);
+	add_members(patch, &p, "requests", !requests, req);
+out:
+	cJSON_Delete(lim);
+	cJSON_Delete(req);
+}
+
+static void limit_list(const struct wh_rules *r, const cJSON *spec, const char *list,
+		       struct wh_patch *patch)
+{
+	const cJSON *ctr;
+	int i = 0;
+
+	cJSON_ArrayForEach(ctr, sg_json_arr(spec, list))
+	{
+		struct wh_path p;
+
+		wh_path_init(&p);
+		wh_path_key(&p, "spec");
+		wh_path_key(&p, list);
+		wh_path_index(&p, i++);
+		if (cJSON_IsObject(ctr))
+			limit_container(r, spec, ctr, &p, patch);
+	}
+}
+
+/* sizeLimit on every emptyDir volume that has none. */
+static void size_empty_dirs(const struct wh_rules *r, const cJSON *spec, struct wh_patch *patch)
+{
+	const cJSON *vol;
+	int i = 0;
+
+	if (!r->empty_dir.dflt)
+		return;
+	cJSON_ArrayForEach(vol, sg_json_arr(spec, "volumes"))
+	{
+		const cJSON *ed = sg_json_obj(vol, "emptyDir");
+		struct wh_path p;
+
+		if (ed && sg_json_unset(ed, "sizeLimit")) {
+			wh_path_init(&p);
+			wh_path_key(&p, "spec");
+			wh_path_key(&p, "volumes");
+			wh_path_index(&p, i);
+			wh_path_key(&p, "emptyDir");
+			wh_path_key(&p, "sizeLimit");
+			wh_patch_add_str(patch, &p, r->empty_dir.dflt);
+		}
+		i++;
+	}
+}
+
 void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const cJSON *pod,
 		   struct wh_patch *patch)
 {
@@ -228,10 +382,24 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 			wh_patch_add(patch, &q, "{\"type\":\"RuntimeDefault\"}");
 		}
 	}
+	/*
+	 * hostUsers: false beside a host namespace is an invalid pod (422
+	 * before our validating webhook can say why), so there validation is
+	 * left to refuse the host namespace.
+	 */
+	if (r->user_namespaces && !windows && sg_json_unset(spec, "hostUsers") &&
+	    !sg_json_true(spec, "hostNetwork") && !sg_json_true(spec, "hostPID") &&
+	    !sg_json_true(spec, "hostIPC")) {
+		wh_path_child(&q, &p, "hostUsers");
+		wh_patch_add(patch, &q, "false");
+	}
 	if (!windows) {
 		harden_list(r, spec, "initContainers", patch);
 		harden_list(r, spec, "containers", patch);
 	}
+	limit_list(r, spec, "initContainers", patch);
+	limit_list(r, spec, "containers", patch);
+	size_empty_dirs(r, spec, patch);
 	labels = sg_json_obj(sg_json_get(pod, "metadata"), "labels");
 	if (!sg_json_get(labels, WH_PROFILE_LABEL)) {
 		wh_path_init(&q);

@@ -218,6 +218,37 @@ static void check_container(const struct wh_podcheck *c, const cJSON *ctr, const
 	check_handler(sg_json_get(lc, "preStop"), where, "lifecycle.preStop", out);
 }
 
+/* True if the pod-level resources (spec.resources) limit resource i for the whole pod. */
+static bool pod_limits(const cJSON *spec, int i)
+{
+	return !sg_json_unset(sg_json_obj(sg_json_obj(spec, "resources"), "limits"),
+			      wh_resource_names[i]);
+}
+
+/*
+ * The policy's required limits on an init or regular container (ephemeral
+ * containers cannot have resources). A limit the webhook will default is
+ * not required of a template.
+ */
+static void check_limits(const struct wh_podcheck *c, const cJSON *spec, const cJSON *ctr,
+			 const char *where, struct wh_violations *out)
+{
+	const cJSON *limits = sg_json_obj(sg_json_obj(ctr, "resources"), "limits");
+
+	for (int i = 0; i < WH_RES_COUNT; i++) {
+		const struct wh_limit *l = &c->rules->limits[i];
+
+		if (!l->required || !sg_json_unset(limits, wh_resource_names[i]) ||
+		    pod_limits(spec, i) || (deferred(c) && l->dflt))
+			continue;
+		wh_violation(out,
+			     "%s.resources.limits has no %s limit; set one: the policy requires "
+			     "a %s limit on every container so that one sandbox cannot starve "
+			     "the node",
+			     where, wh_resource_names[i], wh_resource_names[i]);
+	}
+}
+
 static void check_volumes(const struct wh_podcheck *c, const cJSON *spec, struct wh_violations *out)
 {
 	const cJSON *vol, *f, *src;
@@ -245,6 +276,14 @@ static void check_volumes(const struct wh_podcheck *c, const cJSON *spec, struct
 					     "allowed; use one of: %s",
 					     c->where, i, name ? name : "", f->string, allowed);
 		}
+		if (c->rules->empty_dir.required && sg_json_obj(vol, "emptyDir") &&
+		    sg_json_unset(sg_json_obj(vol, "emptyDir"), "sizeLimit") &&
+		    !(deferred(c) && c->rules->empty_dir.dflt))
+			wh_violation(out,
+				     "%s.volumes[%d] (%.64s): emptyDir has no sizeLimit; set one: "
+				     "without it one sandbox can fill the node's disk (or memory, "
+				     "with medium Memory)",
+				     c->where, i, name ? name : "");
 		if (c->rules->no_token) {
 			cJSON_ArrayForEach(src,
 					   sg_json_arr(sg_json_get(vol, "projected"), "sources"))
@@ -315,6 +354,18 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 				     "mounts an API token before this webhook runs)",
 				     c->where);
 	}
+	if (r->user_namespaces) {
+		if (sg_json_true(spec, "hostUsers"))
+			wh_violation(out,
+				     "%s.hostUsers is true; set it to false: the policy gives "
+				     "every sandbox pod its own user namespace",
+				     c->where);
+		else if (!deferred(c) && !sg_json_false(spec, "hostUsers"))
+			wh_violation(out,
+				     "%s.hostUsers is not set; set it to false: the policy gives "
+				     "every sandbox pod its own user namespace",
+				     c->where);
+	}
 	if (r->no_service_links && sg_json_true(spec, "enableServiceLinks"))
 		wh_violation(out,
 			     "%s.enableServiceLinks is true; set it to false: service links "
@@ -324,6 +375,17 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 		char where[128];
 
 		snprintf(where, sizeof(where), "%s", c->where);
+		/*
+		 * Pod level too: there it makes every container a HostProcess
+		 * container (processes on the Windows node itself) unless the
+		 * container says otherwise.
+		 */
+		if (sg_json_true(sg_json_get(sc, "windowsOptions"), "hostProcess"))
+			wh_violation(
+				out,
+				"%s.securityContext.windowsOptions.hostProcess is true; remove "
+				"it",
+				c->where);
 		check_lsm(sc, where, out);
 		check_run_as(r, sc, where, out);
 		cJSON_ArrayForEach(it, sg_json_arr(sc, "sysctls"))
@@ -394,6 +456,8 @@ void wh_check_podspec(const struct wh_podcheck *c, const cJSON *spec, struct wh_
 			snprintf(where, sizeof(where), "%s.%s[%d] (%.64s)", c->where, *l, i++,
 				 name ? name : "");
 			check_container(c, ctr, where, pod_non_root, out);
+			if (strcmp(*l, "ephemeralContainers") != 0)
+				check_limits(c, spec, ctr, where, out);
 			/* Without a pod-level profile every container needs its own. */
 			if (c->rules->seccomp && !deferred(c) && !pod_seccomp &&
 			    !seccomp_confined(sg_json_obj(ctr, "securityContext")))

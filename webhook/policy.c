@@ -55,7 +55,8 @@ const char wh_default_policy_json[] =
 	"    \"disallowPrivilegeEscalation\": true,\n"
 	"    \"dropAllCapabilities\": true,\n"
 	"    \"runAsNonRoot\": false,\n"
-	"    \"readOnlyRootFilesystem\": false\n"
+	"    \"readOnlyRootFilesystem\": false,\n"
+	"    \"userNamespaces\": false\n"
 	"  },\n"
 	"  \"allowedVolumeTypes\": [\"configMap\", \"csi\", \"downwardAPI\", \"emptyDir\", "
 	"\"ephemeral\",\n"
@@ -87,11 +88,21 @@ const char wh_default_policy_json[] =
 	"    }\n"
 	"  },\n"
 	"  \"exemptions\": {\"namespaces\": [], \"users\": [], \"groups\": []},\n"
+	"  \"resources\": {\n"
+	"    \"limits\": {\n"
+	"      \"cpu\": {\"default\": \"\", \"required\": false},\n"
+	"      \"memory\": {\"default\": \"2Gi\", \"required\": true},\n"
+	"      \"ephemeral-storage\": {\"default\": \"4Gi\", \"required\": true}\n"
+	"    },\n"
+	"    \"emptyDirSizeLimit\": {\"default\": \"2Gi\", \"required\": true}\n"
+	"  },\n"
 	"  \"agentSandbox\": {\n"
 	"    \"controllerUsers\": [\"" WH_DEFAULT_CONTROLLER_USER "\"]\n"
 	"  },\n"
 	"  \"namespaces\": {}\n"
 	"}\n";
+
+const char *const wh_resource_names[WH_RES_COUNT] = {"cpu", "memory", "ephemeral-storage"};
 
 struct ns_rules {
 	const char *name;
@@ -368,6 +379,73 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 	return 0;
 }
 
+/* One limit ({"default": "2Gi", "required": true}); the fields present replace those in l. */
+static int parse_limit(const cJSON *obj, const char *where, struct wh_limit *l, char **cause)
+{
+	static const char *const keys[] = {"default", "required", NULL};
+	const char *d = NULL;
+	struct wh_quantity q = {0};
+	int rc;
+
+	if (only_keys(obj, where, keys, cause) || get_str(obj, "default", where, &d, cause) ||
+	    get_bool(obj, "required", where, &l->required, cause))
+		return -EINVAL;
+	if (!d)
+		return 0;
+	if (d[0]) {
+		/* A bad quantity would make every defaulted pod invalid: refuse it here. */
+		rc = wh_quantity_parse(d, &q);
+		if (rc == -ERANGE)
+			return sg_failf(cause, "%s.default '%.64s' is too large", where, d);
+		if (rc)
+			return sg_failf(cause,
+					"%s.default '%.64s' is not a Kubernetes quantity (such as "
+					"512Mi, 2Gi or 500m)",
+					where, d);
+		if (q.negative || q.nano == 0)
+			return sg_failf(cause,
+					"%s.default '%s' must be more than zero (use \"\" for no "
+					"default)",
+					where, d);
+	}
+	l->dflt = d[0] ? d : NULL;
+	l->value = q;
+	return 0;
+}
+
+/* resources: per-container limits and the emptyDir sizeLimit. */
+static int parse_resources(const cJSON *res, const char *where, struct wh_rules *r, char **cause)
+{
+	static const char *const keys[] = {"limits", "emptyDirSizeLimit", NULL};
+	const cJSON *limits = sg_json_get(res, "limits"),
+		    *ed = sg_json_get(res, "emptyDirSizeLimit");
+	char w[512];
+
+	if (only_keys(res, where, keys, cause))
+		return -EINVAL;
+	if (limits) {
+		const char *names[WH_RES_COUNT + 1];
+
+		for (int i = 0; i < WH_RES_COUNT; i++)
+			names[i] = wh_resource_names[i];
+		names[WH_RES_COUNT] = NULL;
+		snprintf(w, sizeof(w), "%.400s.limits", where);
+		if (only_keys(limits, w, names, cause))
+			return -EINVAL;
+		for (int i = 0; i < WH_RES_COUNT; i++) {
+			const cJSON *l = sg_json_get(limits, wh_resource_names[i]);
+
+			snprintf(w, sizeof(w), "%.400s.limits.%s", where, wh_resource_names[i]);
+			if (l && parse_limit(l, w, &r->limits[i], cause))
+				return -EINVAL;
+		}
+	}
+	snprintf(w, sizeof(w), "%.400s.emptyDirSizeLimit", where);
+	if (ed && parse_limit(ed, w, &r->empty_dir, cause))
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * Applies the fields present in obj onto r. top allows the fields that
  * exist only at the top level.
@@ -375,32 +453,19 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where, struct wh_rules *r,
 		       bool top, char **cause)
 {
-	static const char *const top_keys[] = {"mode",
-					       "mutate",
-					       "runtimeClass",
-					       "hardening",
-					       "allowedVolumeTypes",
-					       "schedulerName",
-					       "network",
-					       "exemptions",
-					       "namespaces",
-					       "agentSandbox",
-					       NULL};
-	static const char *const ns_keys[] = {"mode",
-					      "mutate",
-					      "runtimeClass",
-					      "hardening",
-					      "allowedVolumeTypes",
-					      "schedulerName",
-					      "network",
-					      NULL};
+	static const char *const top_keys[] = {
+		"mode",		 "mutate",  "runtimeClass", "hardening",  "allowedVolumeTypes",
+		"schedulerName", "network", "exemptions",   "namespaces", "agentSandbox",
+		"resources",	 NULL};
+	static const char *const ns_keys[] = {
+		"mode",		 "mutate",  "runtimeClass", "hardening", "allowedVolumeTypes",
+		"schedulerName", "network", "resources",    NULL};
 	static const char *const rc_top[] = {"default", "allowed", "scheduling", NULL};
 	static const char *const rc_ns[] = {"default", "allowed", NULL};
 	static const char *const hard_keys[] = {
-		"disableServiceAccountToken", "disableServiceLinks",
-		"seccompRuntimeDefault",      "disallowPrivilegeEscalation",
-		"dropAllCapabilities",	      "runAsNonRoot",
-		"readOnlyRootFilesystem",     NULL};
+		"disableServiceAccountToken",  "disableServiceLinks", "seccompRuntimeDefault",
+		"disallowPrivilegeEscalation", "dropAllCapabilities", "runAsNonRoot",
+		"readOnlyRootFilesystem",      "userNamespaces",      NULL};
 	static const char *const net_top[] = {
 		"defaultProfile", "allowedProfiles", "policyScope", "envelope",
 		"profiles",	  "clusterDNS",	     NULL};
@@ -442,7 +507,13 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 			     cause) ||
 		    get_bool(h, "dropAllCapabilities", w, &r->drop_all, cause) ||
 		    get_bool(h, "runAsNonRoot", w, &r->run_as_non_root, cause) ||
-		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause))
+		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause) ||
+		    get_bool(h, "userNamespaces", w, &r->user_namespaces, cause))
+			return -EINVAL;
+	}
+	if (sg_json_get(obj, "resources")) {
+		snprintf(w, sizeof(w), "%s.resources", where);
+		if (parse_resources(sg_json_get(obj, "resources"), w, r, cause))
 			return -EINVAL;
 	}
 	net = sg_json_get(obj, "network");

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "netpol.h"
+#include "quantity.h"
 
 /* The label that carries a sandbox pod's network profile. */
 #define WH_PROFILE_LABEL "sandbox-guard.io/network-profile"
@@ -35,6 +36,19 @@ enum wh_mode {
 	WH_ENFORCE = 0, /* deny */
 	WH_WARN,	/* allow, with a warning per violation */
 	WH_AUDIT,	/* allow, with an audit annotation */
+};
+
+/* The container resources whose limits the policy can default or require. */
+enum wh_resource { WH_RES_CPU, WH_RES_MEMORY, WH_RES_EPHEMERAL_STORAGE, WH_RES_COUNT };
+
+/* Their names in a container's resources ("cpu", "memory", "ephemeral-storage"). */
+extern const char *const wh_resource_names[WH_RES_COUNT];
+
+/* One limit: a container's resource limit or an emptyDir's sizeLimit. */
+struct wh_limit {
+	const char *dflt;	  /* quantity written where unset; NULL: none */
+	struct wh_quantity value; /* dflt, parsed (zero when dflt is NULL) */
+	bool required;		  /* validation refuses it missing */
 };
 
 /* The rules that apply in one namespace. Pointers borrow from the policy. */
@@ -57,6 +71,9 @@ struct wh_rules {
 	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
 	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
 	bool every_policy;    /* the envelope binds every NetworkPolicy, not only sandbox-named */
+	bool user_namespaces; /* hostUsers must be false (pods get their own user namespace) */
+	struct wh_limit limits[WH_RES_COUNT]; /* per container (init and regular) */
+	struct wh_limit empty_dir;	      /* sizeLimit of every emptyDir volume */
 };
 
 /* A network profile: the rules sandbox-guard's own NetworkPolicy gives its pods. */

@@ -67,6 +67,14 @@ def test_patch_gives_what_the_api_server_stored(webhook, flow):
         got = [c.get("securityContext") for c in mine["spec"].get(kind, [])]
         want = [c.get("securityContext") for c in stored["spec"].get(kind, [])]
         assert got == want, kind
+    # The limits (and the zero requests beside them) are stored as written: no
+    # request was defaulted from a limit after our patch.
+    for kind in ("initContainers", "containers"):
+        got = [c.get("resources") for c in mine["spec"].get(kind, [])]
+        want = [c.get("resources") for c in stored["spec"].get(kind, [])]
+        assert got == want, kind
+        for res in got:
+            assert set(res["limits"]) >= {"memory", "ephemeral-storage"}, res
     assert mine["metadata"]["labels"][PROFILE] == stored["metadata"]["labels"][PROFILE]
     assert mine["spec"]["runtimeClassName"] == "gvisor"
 

@@ -188,6 +188,75 @@ Test(admission, every_policy_scope_binds_policies_for_ordinary_labels)
 	free(body);
 }
 
+/* Runs one fixture through wh_admit under policy_json; returns the parsed response document. */
+static cJSON *admit_with(const char *policy_json, enum wh_endpoint ep, const char *fixture,
+			 struct wh_outcome *res)
+{
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(policy_json, strlen(policy_json), "t", &cause);
+	size_t len;
+	char *body = fixture_text(fixture, &len);
+	struct sg_buf out;
+	cJSON *doc;
+
+	cr_assert_not_null(p, "%s", cause);
+	sg_buf_init(&out, 1 << 20);
+	cr_assert_eq(wh_admit(p, ep, body, len, &arena, &out, res), 200);
+	doc = parse_or_die(out.data);
+	sg_buf_release(&out);
+	wh_policy_free(p);
+	free(body);
+	return doc;
+}
+
+/* hostUsers: true is refused where the namespace's rules ask for user namespaces, per its mode. */
+Test(admission, user_namespaces_follow_the_namespace_mode)
+{
+	static const struct {
+		const char *policy, *decision;
+	} runs[] = {
+		{"{}", "allowed"},
+		{"{\"namespaces\":{\"team-a\":{\"hardening\":{\"userNamespaces\":true}}}}",
+		 "denied"},
+		{"{\"namespaces\":{\"team-b\":{\"hardening\":{\"userNamespaces\":true}}}}",
+		 "allowed"},
+		{"{\"namespaces\":{\"team-a\":{\"mode\":\"warn\",\"hardening\":{"
+		 "\"userNamespaces\":true}}}}",
+		 "warned"},
+		{"{\"hardening\":{\"userNamespaces\":true},\"namespaces\":{\"team-a\":{"
+		 "\"mode\":\"audit\"}}}",
+		 "audited"},
+	};
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct wh_outcome res;
+		cJSON *doc = admit_with(runs[i].policy, WH_VALIDATE,
+					"reviews/pod-host-users-true-create.json", &res);
+		char *text;
+
+		cr_assert_str_eq(res.decision, runs[i].decision, "%s", runs[i].policy);
+		text = cJSON_PrintUnformatted(doc);
+		if (strcmp(runs[i].decision, "allowed") != 0)
+			cr_assert(strstr(text, "spec.hostUsers is true"), "%s", runs[i].policy);
+		cJSON_free(text);
+		cJSON_Delete(doc);
+	}
+}
+
+Test(admission, user_namespaces_are_mutated_in_their_namespace_only)
+{
+	struct wh_outcome res;
+	cJSON *doc = admit_with(
+		"{\"namespaces\":{\"team-a\":{\"hardening\":{\"userNamespaces\":true}}}}",
+		WH_MUTATE, "reviews/pod-host-users-unset-mutate-create.json", &res);
+	char *patch = b64decode(sg_json_str(sg_json_get(doc, "response"), "patch"));
+
+	cr_assert(strstr(patch, "{\"op\":\"add\",\"path\":\"/spec/hostUsers\",\"value\":false}"),
+		  "%s", patch);
+	free(patch);
+	cJSON_Delete(doc);
+}
+
 Test(admission, delete_and_connect_are_allowed_without_checks)
 {
 	struct wh_policy *p = default_policy();

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,10 @@ Test(mutate, fills_every_default_on_a_bare_pod)
 	expect_value(ops, "/spec/containers/0/securityContext",
 		     "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}}");
 	expect_value(ops, "/metadata/labels/sandbox-guard.io~1network-profile", "\"default\"");
-	cr_assert_eq(cJSON_GetArraySize(ops), 6);
+	expect_value(ops, "/spec/containers/0/resources",
+		     "{\"limits\":{\"memory\":\"2Gi\",\"ephemeral-storage\":\"4Gi\"},"
+		     "\"requests\":{\"memory\":\"0\",\"ephemeral-storage\":\"0\"}}");
+	cr_assert_eq(cJSON_GetArraySize(ops), 7);
 	cr_assert_null(find_op(ops, "/spec/schedulerName"), "no scheduler unless the policy says");
 	cJSON_Delete(ops);
 }
@@ -119,7 +123,8 @@ Test(mutate, never_overwrites_explicit_values)
 		       "\"type\":\"Unconfined\"}},"
 		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
 		       "\"allowPrivilegeEscalation\":true,"
-		       "\"capabilities\":{\"drop\":[]}}}]}}");
+		       "\"capabilities\":{\"drop\":[]}},\"resources\":{\"limits\":{"
+		       "\"memory\":\"1Gi\",\"ephemeral-storage\":\"1Gi\"}}}]}}");
 
 	cr_assert_null(ops, "got %s", ops ? cJSON_PrintUnformatted(ops) : "");
 }
@@ -150,9 +155,12 @@ Test(mutate, is_idempotent_on_its_own_output)
 		       "\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
 		       "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
 		       "\"allowPrivilegeEscalation\":false,"
-		       "\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}");
+		       "\"capabilities\":{\"drop\":[\"ALL\"]}},\"resources\":{\"limits\":{"
+		       "\"memory\":\"2Gi\",\"ephemeral-storage\":\"4Gi\"},\"requests\":{"
+		       "\"memory\":\"0\",\"ephemeral-storage\":\"0\"}}}],"
+		       "\"volumes\":[{\"name\":\"w\",\"emptyDir\":{\"sizeLimit\":\"2Gi\"}}]}}");
 
-	cr_assert_null(ops);
+	cr_assert_null(ops, "%s", ops ? cJSON_PrintUnformatted(ops) : "");
 }
 
 Test(mutate, windows_pods_get_no_linux_security_fields)
@@ -164,6 +172,195 @@ Test(mutate, windows_pods_get_no_linux_security_fields)
 	cr_assert_null(find_op(ops, "/spec/securityContext"));
 	cr_assert_null(find_op(ops, "/spec/containers/0/securityContext"));
 	cr_assert_not_null(find_op(ops, "/spec/runtimeClassName"));
+	cJSON_Delete(ops);
+}
+
+#define USERNS "{\"hardening\":{\"userNamespaces\":true}}"
+
+Test(mutate, user_namespaces_write_host_users_false_where_unset)
+{
+	cJSON *ops = mutate_with(USERNS, MIN_POD);
+
+	expect_value(ops, "/spec/hostUsers", "false");
+	cJSON_Delete(ops);
+	/* Off (the built-in default): nothing. */
+	ops = mutate(MIN_POD);
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+	/* An explicit value is the user's, even true (validation refuses it). */
+	ops = mutate_with(USERNS, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+				  "sandbox-name-hash\":\"1\"}},\"spec\":{\"hostUsers\":true}}");
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+	/* Idempotent. */
+	ops = mutate_with(USERNS, "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/"
+				  "sandbox-name-hash\":\"1\"}},\"spec\":{\"hostUsers\":false}}");
+	cr_assert_null(find_op(ops, "/spec/hostUsers"));
+	cJSON_Delete(ops);
+}
+
+/*
+ * hostUsers: false beside a host namespace is an invalid pod (422 before our
+ * validating webhook could say why), and a Windows pod has no user namespaces.
+ */
+Test(mutate, user_namespaces_leave_pods_the_api_server_would_reject)
+{
+	static const char *const specs[] = {"{\"hostNetwork\":true}", "{\"hostPID\":true}",
+					    "{\"hostIPC\":true}",
+					    "{\"os\":{\"name\":\"windows\"}}"};
+
+	for (int i = 0; i < 4; i++) {
+		char pod[256];
+		cJSON *ops;
+
+		snprintf(pod, sizeof(pod),
+			 "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":"
+			 "\"1\"}},\"spec\":%s}",
+			 specs[i]);
+		ops = mutate_with(USERNS, pod);
+		cr_assert_null(find_op(ops, "/spec/hostUsers"), "%s", specs[i]);
+		cJSON_Delete(ops);
+	}
+}
+
+/* A pod with one container whose resources are given (JSON), built-in policy. */
+static cJSON *mutate_resources(const char *pol, const char *resources)
+{
+	char pod[1024];
+
+	snprintf(pod, sizeof(pod),
+		 "{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		 "\"spec\":{\"containers\":[{\"name\":\"a\",\"resources\":%s}]}}",
+		 resources);
+	return mutate_with(pol, pod);
+}
+
+Test(mutate, limits_fill_only_what_is_missing)
+{
+	cJSON *ops = mutate_resources("{}", "{}");
+
+	expect_value(ops, "/spec/containers/0/resources/limits",
+		     "{\"memory\":\"2Gi\",\"ephemeral-storage\":\"4Gi\"}");
+	expect_value(ops, "/spec/containers/0/resources/requests",
+		     "{\"memory\":\"0\",\"ephemeral-storage\":\"0\"}");
+	cJSON_Delete(ops);
+	/* A limit the user set is theirs, even above the default. */
+	ops = mutate_resources("{}", "{\"limits\":{\"memory\":\"64Gi\"}}");
+	cr_assert_null(find_op(ops, "/spec/containers/0/resources/limits/memory"));
+	expect_value(ops, "/spec/containers/0/resources/limits/ephemeral-storage", "\"4Gi\"");
+	expect_value(ops, "/spec/containers/0/resources/requests", "{\"ephemeral-storage\":\"0\"}");
+	cJSON_Delete(ops);
+	/* Defaults switched off: nothing. */
+	ops = mutate_resources("{\"resources\":{\"limits\":{\"memory\":{\"default\":\"\"},"
+			       "\"ephemeral-storage\":{\"default\":\"\"}}}}",
+			       "{}");
+	cr_assert_null(find_op(ops, "/spec/containers/0/resources/limits"));
+	cJSON_Delete(ops);
+	/* CPU when the policy asks for it. */
+	ops = mutate_resources("{\"resources\":{\"limits\":{\"cpu\":{\"default\":\"2\"}}}}",
+			       "{\"limits\":{\"memory\":\"1Gi\",\"ephemeral-storage\":\"1Gi\"}}");
+	expect_value(ops, "/spec/containers/0/resources/limits/cpu", "\"2\"");
+	expect_value(ops, "/spec/containers/0/resources/requests", "{\"cpu\":\"0\"}");
+	cJSON_Delete(ops);
+}
+
+/*
+ * A limit below the request makes the pod invalid (422). A request above
+ * the default becomes the limit; one at or below keeps the default, and the
+ * request stays as written. Quantities compare by value, not by text.
+ */
+Test(mutate, limits_never_fall_below_the_request)
+{
+	cJSON *ops = mutate_resources(
+		"{}", "{\"requests\":{\"memory\":\"4Gi\",\"ephemeral-storage\":\"4096Mi\"}}");
+
+	expect_value(ops, "/spec/containers/0/resources/limits",
+		     "{\"memory\":\"4Gi\",\"ephemeral-storage\":\"4Gi\"}");
+	cr_assert_null(find_op(ops, "/spec/containers/0/resources/requests"));
+	cJSON_Delete(ops);
+	ops = mutate_resources(
+		"{}", "{\"requests\":{\"memory\":\"2147483649\",\"ephemeral-storage\":\"1G\"}}");
+	expect_value(ops, "/spec/containers/0/resources/limits",
+		     "{\"memory\":\"2147483649\",\"ephemeral-storage\":\"4Gi\"}");
+	cJSON_Delete(ops);
+	ops = mutate_resources("{}", "{\"requests\":{\"memory\":\"512Mi\",\"cpu\":\"250m\"}}");
+	expect_value(ops, "/spec/containers/0/resources/limits",
+		     "{\"memory\":\"2Gi\",\"ephemeral-storage\":\"4Gi\"}");
+	expect_value(ops, "/spec/containers/0/resources/requests/ephemeral-storage", "\"0\"");
+	cr_assert_null(find_op(ops, "/spec/containers/0/resources/requests/memory"));
+	cJSON_Delete(ops);
+	/* Values of the wrong type are the user's: nothing is written over them. */
+	for (int i = 0; i < 2; i++) {
+		const cJSON *op;
+
+		ops = mutate_resources("{}", i ? "[]" : "{\"limits\":\"lots\"}");
+		cJSON_ArrayForEach(op, ops)
+		{
+			cr_assert(!strstr(sg_json_str(op, "path"), "/resources"), "%s",
+				  sg_json_str(op, "path"));
+		}
+		cJSON_Delete(ops);
+	}
+	/* A request that is no quantity gets no limit: the API server refuses the pod. */
+	ops = mutate_resources("{}", "{\"requests\":{\"memory\":\"lots\"}}");
+	expect_value(ops, "/spec/containers/0/resources/limits", "{\"ephemeral-storage\":\"4Gi\"}");
+	cJSON_Delete(ops);
+}
+
+Test(mutate, limits_cover_init_containers_not_ephemeral_ones)
+{
+	cJSON *ops = mutate(
+		"{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		"\"spec\":{\"initContainers\":[{\"name\":\"i\"}],\"containers\":[{\"name\":\"a\","
+		"\"resources\":{\"limits\":{\"memory\":\"1Gi\",\"ephemeral-storage\":\"1Gi\"}}}]}"
+		"}");
+	struct wh_policy *p = policy("{}");
+	cJSON *old = parse_or_die("{\"spec\":{}}");
+	cJSON *pod = parse_or_die("{\"spec\":{\"ephemeralContainers\":[{\"name\":\"dbg\"}]}}");
+	struct wh_patch patch;
+
+	expect_value(ops, "/spec/initContainers/0/resources",
+		     "{\"limits\":{\"memory\":\"2Gi\",\"ephemeral-storage\":\"4Gi\"},"
+		     "\"requests\":{\"memory\":\"0\",\"ephemeral-storage\":\"0\"}}");
+	cr_assert_null(find_op(ops, "/spec/containers/0/resources/limits"));
+	cJSON_Delete(ops);
+	wh_patch_init(&patch);
+	wh_mutate_ephemeral(wh_policy_rules(p, NULL), pod, old, &patch);
+	cr_assert_eq(wh_patch_finish(&patch), 0);
+	cr_assert_null(strstr(patch.buf.data, "resources"), "%s", patch.buf.data);
+	wh_patch_release(&patch);
+	cJSON_Delete(old);
+	cJSON_Delete(pod);
+	wh_policy_free(p);
+}
+
+/* A pod-level limit (spec.resources) already bounds the whole pod for that resource. */
+Test(mutate, pod_level_limits_are_enough)
+{
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		       "\"spec\":{\"resources\":{\"limits\":{\"memory\":\"8Gi\"}},"
+		       "\"containers\":[{\"name\":\"a\"}]}}");
+
+	expect_value(ops, "/spec/containers/0/resources",
+		     "{\"limits\":{\"ephemeral-storage\":\"4Gi\"},"
+		     "\"requests\":{\"ephemeral-storage\":\"0\"}}");
+	cJSON_Delete(ops);
+}
+
+Test(mutate, empty_dirs_get_a_size_limit)
+{
+	cJSON *ops =
+		mutate("{\"metadata\":{\"labels\":{\"agents.x-k8s.io/sandbox-name-hash\":\"1\"}},"
+		       "\"spec\":{\"volumes\":[{\"name\":\"c\",\"configMap\":{\"name\":\"c\"}},"
+		       "{\"name\":\"w\",\"emptyDir\":{}},{\"name\":\"m\",\"emptyDir\":{\"medium\":"
+		       "\"Memory\"}},"
+		       "{\"name\":\"big\",\"emptyDir\":{\"sizeLimit\":\"50Gi\"}}]}}");
+
+	expect_value(ops, "/spec/volumes/1/emptyDir/sizeLimit", "\"2Gi\"");
+	expect_value(ops, "/spec/volumes/2/emptyDir/sizeLimit", "\"2Gi\"");
+	cr_assert_null(find_op(ops, "/spec/volumes/0/emptyDir/sizeLimit"));
+	cr_assert_null(find_op(ops, "/spec/volumes/3/emptyDir/sizeLimit"));
 	cJSON_Delete(ops);
 }
 

@@ -29,9 +29,10 @@ TestSuite(podcheck, .init = setup, .fini = teardown);
 	"\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"                  \
 	"\"enableServiceLinks\":false,"                                                            \
 	"\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}"
+#define GOOD_LIMITS "\"resources\":{\"limits\":{\"memory\":\"1Gi\",\"ephemeral-storage\":\"1Gi\"}}"
 #define GOOD_CTR                                                                                   \
 	"{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":false,"                 \
-	"\"capabilities\":{\"drop\":[\"ALL\"]}}}"
+	"\"capabilities\":{\"drop\":[\"ALL\"]}}," GOOD_LIMITS "}"
 
 static struct wh_violations check(enum wh_holder holder, const char *spec_json)
 {
@@ -166,12 +167,46 @@ Test(podcheck, container_security_context_rules)
 	       "lifecycle.preStop.httpGet.host");
 }
 
+/* Pod Security baseline refuses HostProcess at either level; so do we, on pods and templates. */
+Test(podcheck, host_process_is_refused_at_pod_and_container_level)
+{
+	static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
+	static const enum wh_holder holders[] = {WH_HOLDER_POD, WH_HOLDER_SANDBOX,
+						 WH_HOLDER_TEMPLATE};
+
+	for (int h = 0; h < 3; h++) {
+		expect(holders[h],
+		       "{\"runtimeClassName\":\"gvisor\",\"automountServiceAccountToken\":false,"
+		       "\"securityContext\":{\"seccompProfile\":{\"type\":\"RuntimeDefault\"},"
+		       "\"windowsOptions\":{\"hostProcess\":true}},\"containers\":[" GOOD_CTR "]}",
+		       "spec.securityContext.windowsOptions.hostProcess is true");
+		for (int i = 0; i < 3; i++) {
+			char spec[512], where[96];
+
+			snprintf(spec, sizeof(spec),
+				 "{" GOOD_FIELDS ",\"%s\":[{\"name\":\"c\",\"securityContext\":"
+				 "{\"windowsOptions\":{\"hostProcess\":true}}}]}",
+				 lists[i]);
+			snprintf(
+				where, sizeof(where),
+				"spec.%s[0] (c).securityContext.windowsOptions.hostProcess is true",
+				lists[i]);
+			expect(holders[h], spec, where);
+		}
+	}
+	/* false (or unset) is what every Linux pod has. */
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":"
+		     "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]},"
+		     "\"windowsOptions\":{\"hostProcess\":false}}," GOOD_LIMITS "}]}");
+}
+
 Test(podcheck, net_bind_service_may_be_added)
 {
 	expect_clean(WH_HOLDER_POD,
 		     "{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":{"
 		     "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"],"
-		     "\"add\":[\"NET_BIND_SERVICE\"]}}}]}");
+		     "\"add\":[\"NET_BIND_SERVICE\"]}}," GOOD_LIMITS "}]}");
 }
 
 Test(podcheck, per_container_seccomp_is_enough_without_a_pod_profile)
@@ -182,7 +217,7 @@ Test(podcheck, per_container_seccomp_is_enough_without_a_pod_profile)
 		"\"containers\":[{\"name\":\"a\",\"securityContext\":{\"allowPrivilegeEscalation\":"
 		"false,"
 		"\"capabilities\":{\"drop\":[\"ALL\"]},\"seccompProfile\":{\"type\":\"Localhost\","
-		"\"localhostProfile\":\"p.json\"}}}]}");
+		"\"localhostProfile\":\"p.json\"}}," GOOD_LIMITS "}]}");
 }
 
 Test(podcheck, volumes)
@@ -195,11 +230,11 @@ Test(podcheck, volumes)
 	       "{\"volumes\":[{\"name\":\"t\",\"projected\":{\"sources\":[{\"serviceAccountToken\":"
 	       "{\"path\":\"token\"}}]}}]}",
 	       "projected serviceAccountToken");
-	expect_clean(
-		WH_HOLDER_POD,
-		"{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
-		"{\"name\":\"w\",\"emptyDir\":{}},{\"name\":\"c\",\"configMap\":{\"name\":\"c\"}},"
-		"{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
+		     "{\"name\":\"w\",\"emptyDir\":{\"sizeLimit\":\"1Gi\"}},{\"name\":\"c\","
+		     "\"configMap\":{\"name\":\"c\"}},"
+		     "{\"name\":\"p\",\"persistentVolumeClaim\":{\"claimName\":\"ws\"}}]}");
 }
 
 Test(podcheck, templates_may_leave_defaulted_fields_unset)
@@ -221,6 +256,136 @@ Test(podcheck, templates_still_refuse_explicit_bad_values)
 	       "drop does not include ALL");
 	expect(WH_HOLDER_TEMPLATE, "{\"automountServiceAccountToken\":true}",
 	       "automountServiceAccountToken is true");
+}
+
+/* Checks spec_json against the rules of policy_json (namespace "ns"). */
+static struct wh_violations check_with(const char *policy_json, enum wh_holder holder,
+				       const char *spec_json)
+{
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(policy_json, strlen(policy_json), "t", &cause);
+	struct wh_violations v;
+	cJSON *spec = parse_or_die(spec_json);
+	struct wh_podcheck c = {.holder = holder, .where = "spec"};
+
+	cr_assert_not_null(p, "%s", cause);
+	c.rules = wh_policy_rules(p, "ns");
+	wh_violations_init(&v);
+	wh_check_podspec(&c, spec, &v);
+	cJSON_Delete(spec);
+	wh_policy_free(p);
+	return v;
+}
+
+static bool has(const struct wh_violations *v, const char *needle)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strstr(v->items[i], needle))
+			return true;
+	return false;
+}
+
+#define USERNS	   "{\"hardening\":{\"userNamespaces\":true}}"
+#define USERNS_OFF "{\"hardening\":{\"userNamespaces\":true},\"mutate\":false}"
+
+Test(podcheck, user_namespaces)
+{
+	struct wh_violations v;
+
+	v = check_with(USERNS, WH_HOLDER_POD, "{" GOOD_FIELDS ",\"hostUsers\":true}");
+	cr_assert(has(&v, "spec.hostUsers is true; set it to false"), "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_POD, "{" GOOD_FIELDS "}");
+	cr_assert(has(&v, "spec.hostUsers is not set; set it to false"));
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_POD,
+		       "{" GOOD_FIELDS ",\"hostUsers\":false,\"containers\":[" GOOD_CTR "]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	/* A template may leave it to the mutation, unless mutation is off. */
+	v = check_with(USERNS, WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	v = check_with(USERNS, WH_HOLDER_TEMPLATE, "{\"hostUsers\":true}");
+	cr_assert(has(&v, "spec.hostUsers is true"));
+	wh_violations_release(&v);
+	v = check_with(USERNS_OFF, WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.hostUsers is not set"));
+	wh_violations_release(&v);
+	/* Off by default: hostUsers is the user's business. */
+	v = check(WH_HOLDER_POD,
+		  "{" GOOD_FIELDS ",\"hostUsers\":true,\"containers\":[" GOOD_CTR "]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+}
+
+Test(podcheck, resource_limits_are_required_on_init_and_regular_containers)
+{
+	struct wh_violations v;
+
+	v = check(WH_HOLDER_POD,
+		  "{" GOOD_FIELDS ",\"initContainers\":[{\"name\":\"i\","
+		  "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+		  "\"capabilities\":{\"drop\":[\"ALL\"]}}}],"
+		  "\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		  "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}},"
+		  "\"resources\":{\"limits\":{\"memory\":\"1Gi\"}}}]}");
+	cr_assert(has(&v, "spec.initContainers[0] (i).resources.limits has no memory limit"));
+	cr_assert(has(&v, "spec.initContainers[0] (i).resources.limits has no ephemeral-storage"));
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no ephemeral-storage"));
+	cr_assert(!has(&v, "spec.containers[0] (a).resources.limits has no memory"));
+	cr_assert(!has(&v, "no cpu limit"), "cpu limits are not required by default");
+	cr_assert_eq(v.n, 3, "%zu: %s", v.n, v.n ? v.items[v.n - 1] : "");
+	wh_violations_release(&v);
+	/* Ephemeral containers cannot have resources: nothing to require. */
+	expect_clean(WH_HOLDER_POD, "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],"
+				    "\"ephemeralContainers\":[{\"name\":\"e\",\"securityContext\":{"
+				    "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":"
+				    "[\"ALL\"]}}}]}");
+	/* A pod-level limit bounds every container for that resource. */
+	expect_clean(WH_HOLDER_POD,
+		     "{" GOOD_FIELDS ",\"resources\":{\"limits\":{\"memory\":\"4Gi\","
+		     "\"ephemeral-storage\":\"8Gi\"}},\"containers\":[{\"name\":\"a\","
+		     "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+		     "\"capabilities\":{\"drop\":[\"ALL\"]}}}]}");
+	/* A template may leave them to the mutation; not when mutation is off. */
+	expect_clean(WH_HOLDER_TEMPLATE, "{\"containers\":[{\"name\":\"a\"}]}");
+	v = check_with("{\"mutate\":false}", WH_HOLDER_TEMPLATE,
+		       "{\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no memory limit"));
+	wh_violations_release(&v);
+	/* Required without a default: templates must say it too. */
+	v = check_with(
+		"{\"resources\":{\"limits\":{\"cpu\":{\"required\":true}}}}", WH_HOLDER_SANDBOX,
+		"{\"automountServiceAccountToken\":false,\"containers\":[{\"name\":\"a\"}]}");
+	cr_assert(has(&v, "spec.containers[0] (a).resources.limits has no cpu limit"));
+	cr_assert_eq(v.n, 1, "%s", v.items[0]);
+	wh_violations_release(&v);
+	/* Not required: nothing. */
+	v = check_with(
+		"{\"resources\":{\"limits\":{\"memory\":{\"required\":false},"
+		"\"ephemeral-storage\":{\"required\":false}},\"emptyDirSizeLimit\":{"
+		"\"required\":false}}}",
+		WH_HOLDER_POD,
+		"{" GOOD_FIELDS ",\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		"\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]}}}],"
+		"\"volumes\":[{\"name\":\"w\",\"emptyDir\":{}}]}");
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+}
+
+Test(podcheck, empty_dirs_need_a_size_limit)
+{
+	expect(WH_HOLDER_POD,
+	       "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":[{\"name\":\"c\","
+	       "\"configMap\":{\"name\":\"c\"}},{\"name\":\"scratch\",\"emptyDir\":{\"medium\":"
+	       "\"Memory\"}}]}",
+	       "spec.volumes[1] (scratch): emptyDir has no sizeLimit");
+	expect_clean(WH_HOLDER_SANDBOX,
+		     "{\"automountServiceAccountToken\":false,\"containers\":[{\"name\":\"a\"}],"
+		     "\"volumes\":[{\"name\":\"w\",\"emptyDir\":{}}]}");
+	expect_clean(WH_HOLDER_POD, "{" GOOD_FIELDS ",\"containers\":[" GOOD_CTR "],\"volumes\":["
+				    "{\"name\":\"w\",\"emptyDir\":{\"sizeLimit\":\"10Gi\"}}]}");
 }
 
 Test(podcheck, missing_spec_is_a_violation)

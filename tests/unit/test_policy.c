@@ -137,6 +137,98 @@ Test(policy, controller_users_default_to_upstream_service_account)
 	wh_policy_free(own);
 }
 
+Test(policy, user_namespaces_are_off_by_default_and_set_per_namespace)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"namespaces\":{\"team-a\":{\"hardening\":{"
+				    "\"userNamespaces\":true}}}}",
+				    &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert(!wh_policy_rules(p, "team-b")->user_namespaces);
+	cr_assert(wh_policy_rules(p, "team-a")->user_namespaces);
+	wh_policy_free(p);
+	expect_error("{\"hardening\":{\"userNamespaces\":\"yes\"}}",
+		     "policy.hardening.userNamespaces must be true or false");
+}
+
+Test(policy, resource_limits_default_memory_storage_and_empty_dir)
+{
+	char *cause;
+	struct wh_policy *p = parse("{}", &cause);
+	const struct wh_rules *r;
+	struct wh_quantity two_gi;
+
+	cr_assert_not_null(p, "%s", cause);
+	r = wh_policy_rules(p, "x");
+	cr_assert_null(r->limits[WH_RES_CPU].dflt);
+	cr_assert(!r->limits[WH_RES_CPU].required);
+	cr_assert_str_eq(r->limits[WH_RES_MEMORY].dflt, "2Gi");
+	cr_assert(r->limits[WH_RES_MEMORY].required);
+	cr_assert_str_eq(r->limits[WH_RES_EPHEMERAL_STORAGE].dflt, "4Gi");
+	cr_assert(r->limits[WH_RES_EPHEMERAL_STORAGE].required);
+	cr_assert_str_eq(r->empty_dir.dflt, "2Gi");
+	cr_assert(r->empty_dir.required);
+	cr_assert_eq(wh_quantity_parse("2048Mi", &two_gi), 0);
+	cr_assert_eq(wh_quantity_cmp(&r->limits[WH_RES_MEMORY].value, &two_gi), 0);
+	wh_policy_free(p);
+}
+
+Test(policy, resource_limits_per_namespace_replace_only_what_they_name)
+{
+	char *cause;
+	struct wh_policy *p =
+		parse("{\"resources\":{\"limits\":{\"cpu\":{\"default\":\"2\"}}},"
+		      "\"namespaces\":{\"big\":{\"resources\":{\"limits\":{\"memory\":{"
+		      "\"default\":\"8Gi\"},\"cpu\":{\"required\":true}},"
+		      "\"emptyDirSizeLimit\":{\"default\":\"\",\"required\":false}}}}}",
+		      &cause);
+	const struct wh_rules *big, *other;
+
+	cr_assert_not_null(p, "%s", cause);
+	big = wh_policy_rules(p, "big");
+	other = wh_policy_rules(p, "other");
+	cr_assert_str_eq(big->limits[WH_RES_MEMORY].dflt, "8Gi");
+	cr_assert(big->limits[WH_RES_MEMORY].required);
+	cr_assert_str_eq(big->limits[WH_RES_CPU].dflt, "2");
+	cr_assert(big->limits[WH_RES_CPU].required);
+	cr_assert_str_eq(big->limits[WH_RES_EPHEMERAL_STORAGE].dflt, "4Gi");
+	cr_assert_null(big->empty_dir.dflt);
+	cr_assert(!big->empty_dir.required);
+	cr_assert_str_eq(other->limits[WH_RES_MEMORY].dflt, "2Gi");
+	cr_assert_str_eq(other->limits[WH_RES_CPU].dflt, "2");
+	cr_assert(!other->limits[WH_RES_CPU].required);
+	cr_assert_str_eq(other->empty_dir.dflt, "2Gi");
+	wh_policy_free(p);
+}
+
+Test(policy, resource_limit_quantities_are_checked_at_load)
+{
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"default\":\"2GB\"}}}}",
+		     "policy.resources.limits.memory.default '2GB' is not a Kubernetes quantity");
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"default\":\" 2Gi\"}}}}",
+		     "is not a Kubernetes quantity");
+	expect_error("{\"resources\":{\"limits\":{\"cpu\":{\"default\":\"0\"}}}}",
+		     "policy.resources.limits.cpu.default '0' must be more than zero");
+	expect_error("{\"resources\":{\"limits\":{\"cpu\":{\"default\":\"-1\"}}}}",
+		     "must be more than zero");
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"default\":\"99Ei\"}}}}",
+		     "'99Ei' is too large");
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"default\":2}}}}",
+		     "policy.resources.limits.memory.default must be a string");
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"required\":\"yes\"}}}}",
+		     "policy.resources.limits.memory.required must be true or false");
+	expect_error("{\"resources\":{\"limits\":{\"gpu\":{}}}}",
+		     "unknown field 'gpu' in policy.resources.limits");
+	expect_error("{\"resources\":{\"limits\":{\"memory\":{\"max\":\"1Gi\"}}}}",
+		     "unknown field 'max' in policy.resources.limits.memory");
+	expect_error("{\"resources\":{\"sizeLimit\":{}}}",
+		     "unknown field 'sizeLimit' in policy.resources");
+	expect_error("{\"namespaces\":{\"a\":{\"resources\":{\"emptyDirSizeLimit\":{"
+		     "\"default\":\"1Qi\"}}}}}",
+		     "policy.namespaces.a.resources.emptyDirSizeLimit.default '1Qi'");
+}
+
 Test(policy, scheduling_per_runtime_class)
 {
 	char *cause;
