@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify.h"
 #include "policy.h"
 #include "sg_buf.h"
 #include "sg_json.h"

@@ -56,7 +56,7 @@ struct wh_rules {
 	const cJSON *allowed_profiles; /* profiles a pod in this namespace may carry */
 	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
 	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
-	bool every_policy;    /* the envelope binds every NetworkPolicy, not only sandbox-named */
+	bool every_policy;    /* refuse NetworkPolicies beyond the envelope, never scope them */
 };
 
 /* A network profile: the rules sandbox-guard's own NetworkPolicy gives its pods. */
