@@ -226,13 +226,16 @@ oom:
  * up at (or is translated to) that IPv4 address wherever a relay, a NAT64
  * gateway or the host's own stack implements the mechanism. A rule that
  * allows such an address allows, in effect, the IPv4 address it embeds, so
- * the envelope check judges it by both.
+ * the envelope check judges it by both. Prefixes an operator chooses (a
+ * network-specific NAT64 prefix) and ISATAP (an IPv4 address in the
+ * interface identifier of any prefix) cannot be told from the address: the
+ * policy's excepts must name those.
  *
  * IPv4-mapped addresses (::ffff:0:0/96) are not here: a socket that
  * connects to one sends IPv4 itself, which the IPv4 rules govern (see
  * block_outside).
  */
-enum embedding { EMB_6TO4, EMB_COMPAT, EMB_TEREDO, EMB_NAT64, EMB_NAT64_LOCAL };
+enum embedding { EMB_6TO4, EMB_LOW32, EMB_TEREDO, EMB_NAT64_LOCAL };
 
 static const struct {
 	const char *cidr;
@@ -240,9 +243,10 @@ static const struct {
 	enum embedding how;
 } transition[] = {
 	{"2002::/16", "6to4", EMB_6TO4},
-	{"::/96", "IPv4-compatible", EMB_COMPAT},
+	{"::/96", "IPv4-compatible", EMB_LOW32},
+	{"::ffff:0:0:0/96", "IPv4-translated (SIIT)", EMB_LOW32},
 	{"2001::/32", "Teredo", EMB_TEREDO},
-	{"64:ff9b::/96", "NAT64", EMB_NAT64},
+	{"64:ff9b::/96", "NAT64", EMB_LOW32},
 	{"64:ff9b:1::/48", "local-use NAT64", EMB_NAT64_LOCAL},
 };
 
@@ -253,7 +257,8 @@ static const struct {
  * inside transition prefix t, embeds. Each mapping is monotonic inside its
  * prefix, so a contiguous IPv6 range embeds a contiguous IPv4 range:
  * - 6to4: bits 16-47 (2002:AABB:CCDD::/48 is A.B.C.D);
- * - IPv4-compatible and the well-known NAT64 prefix: the last 32 bits;
+ * - IPv4-compatible, IPv4-translated (SIIT, ::ffff:0:a.b.c.d) and the
+ *   well-known NAT64 prefix: the last 32 bits;
  * - Teredo: the server in bits 32-63, and the client in the last 32 bits,
  *   inverted; a range wider than one /96 holds every client address;
  * - local-use NAT64: where the IPv4 address sits depends on the prefix
@@ -265,8 +270,7 @@ static int embed_v4(size_t t, u128 lo, u128 hi, struct ipset *out)
 	switch (transition[t].how) {
 	case EMB_6TO4:
 		return ipset_push(out, 4, (lo >> 80) & V4_ALL, (hi >> 80) & V4_ALL);
-	case EMB_COMPAT:
-	case EMB_NAT64:
+	case EMB_LOW32:
 		return ipset_push(out, 4, lo & V4_ALL, hi & V4_ALL);
 	case EMB_TEREDO:
 		if (ipset_push(out, 4, (lo >> 64) & V4_ALL, (hi >> 64) & V4_ALL))
@@ -983,8 +987,9 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 			if (embedded && !hint[0])
 				snprintf(hint, sizeof(hint),
 					 "; except the IPv6 prefixes that embed IPv4 addresses "
-					 "(6to4 2002::/16, IPv4-compatible ::/96, Teredo "
-					 "2001::/32, NAT64 64:ff9b::/96 and 64:ff9b:1::/48)");
+					 "(6to4 2002::/16, IPv4-compatible ::/96, IPv4-translated "
+					 "::ffff:0:0:0/96, Teredo 2001::/32, NAT64 64:ff9b::/96 "
+					 "and 64:ff9b:1::/48)");
 			snprintf(what, sizeof(what), "ipBlock %s %s %s%s%s%s", d.data,
 				 embedded ? "embeds IPv4 that reaches" : "reaches", range,
 				 contains(&gap, "169.254.169.254/32") ||

@@ -128,6 +128,7 @@ Test(netpol, egress_cidr_arithmetic)
 	check("[{\"from\":[{\"ipBlock\":{\"cidr\":\"::ffff:0.0.0.0/96\"}}]}]", true,
 	      "IPv4-mapped IPv6 range");
 	cr_assert_eq(check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::/96\","
+			   "\"::ffff:0:0:0/96\","
 			   "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"2001::/32\",\"2002::/16\","
 			   "\"fc00::/7\",\"fe80::/10\"]}}]}]",
 			   false, NULL),
@@ -158,7 +159,9 @@ Test(netpol, transition_prefixes_are_judged_by_the_ipv4_they_embed)
 	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2000::/3\"}}]}]", false, "2001::/32");
 	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::1/128\","
 	      "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"fc00::/7\",\"fe80::/10\"]}}]}]",
-	      false, "reaches ::/128 and 3 more ranges");
+	      false, "reaches ::/128 and 4 more ranges");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::ffff:0:a9fe:a9fe/128\"}}]}]", false,
+	      "IPv4-translated (SIIT) prefix ::ffff:0:0:0/96 and embeds IPv4 169.254.169.254/32");
 }
 
 /* With an envelope that allows every IPv6 address, the embedded IPv4 decides. */
@@ -222,8 +225,9 @@ Test(netpol, missing_excepts)
 	cr_assert_str_eq(list, "0.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8");
 	cr_assert_eq(missing("{\"cidr\":\"::/0\",\"except\":[\"fc00::/7\",\"fe80::/10\"]}", NULL,
 			     list, sizeof(list)),
-		     5);
-	cr_assert_str_eq(list, "::/96, 64:ff9b::/96, 64:ff9b:1::/48, 2001::/32, 2002::/16");
+		     6);
+	cr_assert_str_eq(list, "::/96, ::ffff:0:0:0/96, 64:ff9b::/96, 64:ff9b:1::/48, 2001::/32, "
+			       "2002::/16");
 	/* Already inside: nothing. Wholly outside: excepts cannot help. */
 	cr_assert_eq(missing("{\"cidr\":\"8.8.8.0/24\"}", NULL, list, sizeof(list)), 0);
 	cr_assert_eq(missing("{\"cidr\":\"169.254.169.254/32\"}", NULL, list, sizeof(list)), -1);
