@@ -140,9 +140,11 @@ struct ctx {
 
 /*
  * The NetworkPolicy agent-sandbox creates for a Managed SandboxTemplate
- * without spec.networkPolicy (v0.5.6, buildDefaultNetworkPolicySpec):
- * ingress from its router, egress to everything but RFC 1918 and
- * link-local IPv4, and IPv6 ULA and link-local.
+ * without spec.networkPolicy (v0.5.6 buildDefaultNetworkPolicySpec, and
+ * 1.0 the same): ingress from its router, egress to everything but RFC 1918
+ * and link-local IPv4, and IPv6 ULA and link-local. So 100.64.0.0/10,
+ * 0.0.0.0/8, loopback and the IPv6 prefixes that embed IPv4 stay open: the
+ * mutating webhook adds those excepts when the controller writes it.
  */
 static const char agent_sandbox_default_rules[] =
 	"{\"ingress\":[{\"from\":[{\"namespaceSelector\":{\"matchLabels\":{"
@@ -152,31 +154,78 @@ static const char agent_sandbox_default_rules[] =
 	"\"172.16.0.0/12\",\"192.168.0.0/16\",\"169.254.0.0/16\"]}},{\"ipBlock\":{\"cidr\":"
 	"\"::/0\",\"except\":[\"fc00::/7\",\"fe80::/10\"]}}]}]}";
 
-static bool has_str(const cJSON *arr, const char *s)
-{
-	return sg_json_arr_has_str(arr, s);
-}
-
 static void check_netpol(const struct ctx *c, const cJSON *np, struct wh_violations *out)
 {
-	const cJSON *spec = sg_json_get(np, "spec"), *types = sg_json_arr(spec, "policyTypes");
-	const cJSON *egress = sg_json_arr(spec, "egress");
+	const cJSON *spec = sg_json_get(np, "spec"), *sel = sg_json_get(spec, "podSelector");
+	size_t before = out->n + out->dropped;
 
-	if (!wh_netpol_selects_sandboxes(sg_json_get(spec, "podSelector"), c->r->every_policy))
+	if (!wh_netpol_selects_sandboxes(sel))
+		return;
+	wh_netpol_check_spec(spec, c->ns, &c->r->envelope, wh_policy_dns(c->p), out);
+	if (out->n + out->dropped == before || wh_netpol_sandbox_only(sel))
 		return;
 	/*
-	 * Without policyTypes (or with an empty list, which the API server
-	 * defaults the same way), Ingress always applies and Egress when there
-	 * are egress rules.
+	 * A policy for other pods that sandbox pods may match too. In the default
+	 * scope the mutating webhook has already scoped such a policy away from
+	 * sandbox pods, so this one reached us unscoped: never let it through.
 	 */
-	if (sg_json_count(types) == 0)
-		types = NULL;
-	if (!types || has_str(types, "Ingress"))
-		wh_netpol_check_rules(sg_json_arr(spec, "ingress"), true, c->ns, &c->r->envelope,
-				      wh_policy_dns(c->p), "spec.ingress", out);
-	if (types ? has_str(types, "Egress") : sg_json_count(egress) > 0)
-		wh_netpol_check_rules(egress, false, c->ns, &c->r->envelope, wh_policy_dns(c->p),
-				      "spec.egress", out);
+	wh_violation(out,
+		     "spec.podSelector can match sandbox pods (they also carry labels their "
+		     "users chose) and NetworkPolicies add up; to keep this policy away from "
+		     "them, add {key: " WH_PROFILE_LABEL ", operator: DoesNotExist} to its "
+		     "podSelector.matchExpressions%s",
+		     c->r->every_policy
+			     ? " (network.policyScope is every-policy: sandbox-guard does not add "
+			       "it for you)"
+			     : "");
+}
+
+/*
+ * True if the rules of def (agent-sandbox's default), with the excepts the
+ * mutating webhook adds for the controller, lie inside the envelope; names
+ * the added excepts in added. Changes def.
+ */
+static bool narrowed_inside(const struct ctx *c, cJSON *def, char *added, size_t n)
+{
+	static const char *const dirs[][2] = {{"ingress", "from"}, {"egress", "to"}};
+	const struct wh_dns *dns = wh_policy_dns(c->p);
+	struct wh_violations v;
+	cJSON *all = cJSON_CreateArray(), *rule, *peer, *it;
+	bool ok;
+
+	for (int d = 0; d < 2 && all; d++)
+		cJSON_ArrayForEach(rule, sg_json_arr(def, dirs[d][0]))
+		{
+			cJSON_ArrayForEach(peer, sg_json_arr(rule, dirs[d][1]))
+			{
+				cJSON *block = sg_json_obj(peer, "ipBlock"), *more;
+				cJSON *ex = sg_json_arr(block, "except");
+
+				more = block ? cJSON_CreateArray() : NULL;
+				if (more && ex &&
+				    wh_netpol_missing_excepts(block, sg_json_arr(rule, "ports"),
+							      d == 0, &c->r->envelope, dns,
+							      more) > 0)
+					cJSON_ArrayForEach(it, more)
+					{
+						cJSON_AddItemToArray(
+							ex, cJSON_CreateString(it->valuestring));
+						cJSON_AddItemToArray(
+							all, cJSON_CreateString(it->valuestring));
+					}
+				cJSON_Delete(more);
+			}
+		}
+	wh_list_text(all, added, n);
+	cJSON_Delete(all);
+	wh_violations_init(&v);
+	wh_netpol_check_rules(sg_json_arr(def, "ingress"), true, c->ns, &c->r->envelope, dns,
+			      "ingress", &v);
+	wh_netpol_check_rules(sg_json_arr(def, "egress"), false, c->ns, &c->r->envelope, dns,
+			      "egress", &v);
+	ok = v.n == 0 && v.dropped == 0;
+	wh_violations_release(&v);
+	return ok;
 }
 
 static void check_template_network(const struct ctx *c, const cJSON *obj, struct wh_violations *out)
@@ -208,16 +257,33 @@ static void check_template_network(const struct ctx *c, const cJSON *obj, struct
 		if (v.n) {
 			/* Name the first problem; the envelope itself is in the docs. */
 			char *cut = strstr(v.items[0], "; the envelope allows");
+			char added[600];
 
 			if (cut)
 				*cut = '\0';
-			wh_violation(
-				c->notes,
-				"agent-sandbox's default NetworkPolicy for this template goes "
-				"beyond the network envelope (%.300s), so it will be refused and "
-				"sandbox-guard's profile applies alone; set spec.networkPolicy "
-				"inside the envelope to silence this",
-				v.items[0]);
+			if (narrowed_inside(c, def, added, sizeof(added)))
+				wh_violation(c->notes,
+					     "agent-sandbox's default NetworkPolicy for this "
+					     "template goes "
+					     "beyond the network envelope (%.300s); when the "
+					     "agent-sandbox "
+					     "controller (agentSandbox.controllerUsers) writes it, "
+					     "sandbox-guard adds the missing excepts (%.400s) so "
+					     "that it lands "
+					     "inside; set spec.networkPolicy inside the envelope "
+					     "to silence "
+					     "this",
+					     v.items[0], added);
+			else
+				wh_violation(c->notes,
+					     "agent-sandbox's default NetworkPolicy for this "
+					     "template goes "
+					     "beyond the network envelope (%.300s), so it will be "
+					     "refused and "
+					     "sandbox-guard's profile applies alone; set "
+					     "spec.networkPolicy "
+					     "inside the envelope to silence this",
+					     v.items[0]);
 		}
 		wh_violations_release(&v);
 		cJSON_Delete(def);
@@ -425,19 +491,34 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 			  const struct wh_review *rv, enum wh_kind kind, struct wh_patch *patch,
 			  struct answer *a)
 {
-	if (kind != WH_KIND_POD || !r->mutate)
+	struct wh_violations notes;
+
+	if ((kind != WH_KIND_POD && kind != WH_KIND_NETPOL) || !r->mutate)
 		return "allowed";
-	if (is(rv->operation, "CREATE") && !rv->subresource[0] && wh_is_sandbox_pod(rv->object))
+	wh_violations_init(&notes);
+	if (kind == WH_KIND_NETPOL) {
+		if (!rv->subresource[0] && rv->object)
+			wh_mutate_netpol(p, r, rv->ns, wh_policy_is_controller(p, rv->username),
+					 rv->object, patch, &notes);
+	} else if (is(rv->operation, "CREATE") && !rv->subresource[0] &&
+		   wh_is_sandbox_pod(rv->object)) {
 		wh_mutate_pod(p, r, rv->object, patch);
-	else if (is(rv->operation, "UPDATE") && is(rv->subresource, "ephemeralcontainers") &&
-		 (wh_is_sandbox_pod(rv->object) || wh_is_sandbox_pod(rv->old_object)))
+	} else if (is(rv->operation, "UPDATE") && is(rv->subresource, "ephemeralcontainers") &&
+		   (wh_is_sandbox_pod(rv->object) || wh_is_sandbox_pod(rv->old_object))) {
 		wh_mutate_ephemeral(r, rv->object, rv->old_object, patch);
+	}
 	if (wh_patch_finish(patch) != 0) {
-		/* No patch rather than a broken one: validation then refuses the pod. */
+		wh_violations_release(&notes);
+		/* No patch rather than a broken one: validation then judges the object as is. */
 		warn(a, "sandbox-guard: ",
-		     "could not build the defaults patch; the pod is checked as is");
+		     kind == WH_KIND_POD
+			     ? "could not build the defaults patch; the pod is checked as is"
+			     : "could not build the NetworkPolicy patch; it is checked as is");
 		return "allowed";
 	}
+	for (size_t i = 0; i < notes.n; i++)
+		warn(a, "sandbox-guard: ", notes.items[i]);
+	wh_violations_release(&notes);
 	if (patch->nops == 0)
 		return "allowed";
 	a->verdict.patch = patch->buf.data;

@@ -461,3 +461,156 @@ void wh_mutate_ephemeral(const struct wh_rules *r, const cJSON *pod, const cJSON
 			harden_container(r, ctr, &p, patch);
 	}
 }
+
+/* --- NetworkPolicy ------------------------------------------------------------------ */
+
+/* Adds value (consumed) at /spec/<dir>/<i>/<peers>/<j>/ipBlock/except[/<k>]. */
+static void add_except(struct wh_patch *patch, const char *dir, int i, const char *peers, int j,
+		       int k, const cJSON *value)
+{
+	struct wh_path p;
+
+	wh_path_init(&p);
+	wh_path_key(&p, "spec");
+	wh_path_key(&p, dir);
+	wh_path_index(&p, i);
+	wh_path_key(&p, peers);
+	wh_path_index(&p, j);
+	wh_path_key(&p, "ipBlock");
+	wh_path_key(&p, "except");
+	if (k >= 0)
+		wh_path_index(&p, k);
+	add_json(patch, &p, value);
+}
+
+/*
+ * Adds to every ipBlock of spec's rules in one direction the excepts that
+ * bring it inside the envelope, in the patch and in spec itself (a copy,
+ * checked afterwards). Appends by explicit index, never "-", so each op
+ * names a place that did not exist.
+ */
+static void narrow_rules(const struct wh_policy *pol, const struct wh_rules *r, cJSON *spec,
+			 bool ingress, struct wh_patch *patch, int *added)
+{
+	const char *dir = ingress ? "ingress" : "egress", *peers = ingress ? "from" : "to";
+	cJSON *rule, *peer;
+	int i = 0;
+
+	cJSON_ArrayForEach(rule, sg_json_arr(spec, dir))
+	{
+		int j = 0;
+
+		cJSON_ArrayForEach(peer, sg_json_arr(rule, peers))
+		{
+			cJSON *block = sg_json_obj(peer, "ipBlock"), *more = cJSON_CreateArray();
+			cJSON *ex = sg_json_get(block, "except"), *it;
+
+			if (!more) {
+				patch->failed = true;
+				return;
+			}
+			if (block && (!ex || cJSON_IsArray(ex)) &&
+			    wh_netpol_missing_excepts(block, sg_json_arr(rule, "ports"), ingress,
+						      &r->envelope, wh_policy_dns(pol), more) > 0) {
+				*added += cJSON_GetArraySize(more);
+				if (!ex) {
+					add_except(patch, dir, i, peers, j, -1, more);
+					cJSON_AddItemToObject(block, "except", more);
+					more = NULL;
+				} else {
+					cJSON_ArrayForEach(it, more)
+					{
+						add_except(patch, dir, i, peers, j,
+							   cJSON_GetArraySize(ex), it);
+						cJSON_AddItemToArray(
+							ex, cJSON_CreateString(it->valuestring));
+					}
+				}
+			}
+			cJSON_Delete(more);
+			j++;
+		}
+		i++;
+	}
+}
+
+/* Adds {key: <profile label>, operator: DoesNotExist} to spec.podSelector. */
+static void scope_away(const cJSON *spec, struct wh_patch *patch)
+{
+#define DOES_NOT_EXIST "{\"key\":\"" WH_PROFILE_LABEL "\",\"operator\":\"DoesNotExist\"}"
+	const cJSON *sel = sg_json_get(spec, "podSelector");
+	const cJSON *me = sg_json_get(sel, "matchExpressions");
+	struct wh_path p;
+
+	wh_path_init(&p);
+	wh_path_key(&p, "spec");
+	wh_path_key(&p, "podSelector");
+	if (!sel) {
+		wh_patch_add(patch, &p, "{\"matchExpressions\":[" DOES_NOT_EXIST "]}");
+		return;
+	}
+	wh_path_key(&p, "matchExpressions");
+	if (!me) {
+		wh_patch_add(patch, &p, "[" DOES_NOT_EXIST "]");
+	} else if (cJSON_IsArray(me)) {
+		wh_path_index(&p, cJSON_GetArraySize(me));
+		wh_patch_add(patch, &p, DOES_NOT_EXIST);
+	} else {
+		patch->failed = true; /* not a selector the API server would have accepted */
+	}
+#undef DOES_NOT_EXIST
+}
+
+void wh_mutate_netpol(const struct wh_policy *pol, const struct wh_rules *r, const char *ns,
+		      bool controller, const cJSON *np, struct wh_patch *patch,
+		      struct wh_violations *notes)
+{
+	const cJSON *spec = sg_json_get(np, "spec"), *sel = sg_json_get(spec, "podSelector");
+	struct wh_violations v;
+	cJSON *copy;
+	int added = 0;
+
+	if (!cJSON_IsObject(spec) || !wh_netpol_selects_sandboxes(sel))
+		return;
+	copy = cJSON_Duplicate(spec, true);
+	if (!copy) {
+		patch->failed = true;
+		return;
+	}
+	if (controller) {
+		narrow_rules(pol, r, copy, true, patch, &added);
+		narrow_rules(pol, r, copy, false, patch, &added);
+		if (added)
+			wh_violation(notes,
+				     "this NetworkPolicy of the agent-sandbox controller allowed "
+				     "more than the network envelope; %d except%s from the "
+				     "envelope were added to its ipBlocks so that it stays inside",
+				     added, added == 1 ? "" : "s");
+	}
+	wh_violations_init(&v);
+	wh_netpol_check_spec(copy, ns, &r->envelope, wh_policy_dns(pol), &v);
+	/*
+	 * Outside the envelope and able to select sandbox pods through labels
+	 * their users chose (app=agent): NetworkPolicies add up, so left as it
+	 * is it would open those sandboxes. It stays what it was for every
+	 * other pod. A policy that selects only sandbox pods is left for
+	 * validation to refuse: scoped away it would select nothing, silently.
+	 */
+	if ((v.n || v.dropped) && !r->every_policy && !wh_netpol_sandbox_only(sel)) {
+		char *cut = v.n ? strstr(v.items[0], "; the envelope allows") : NULL;
+
+		if (cut)
+			*cut = '\0';
+		scope_away(spec, patch);
+		wh_violation(notes,
+			     "this NetworkPolicy goes beyond the sandbox network envelope "
+			     "(%.400s) and its podSelector can match sandbox pods (they also "
+			     "carry labels their users chose), so sandbox-guard scoped it away "
+			     "from them: its podSelector now also requires " WH_PROFILE_LABEL
+			     " DoesNotExist. NetworkPolicies add up, so unscoped it would open "
+			     "those sandboxes; it still applies to every other pod it selects",
+			     v.n ? v.items[0] : "more problems than can be listed");
+	}
+	wh_violations_release(&v);
+	cJSON_Delete(copy);
+}

@@ -20,6 +20,7 @@
 
 #include "patch.h"
 #include "policy.h"
+#include "violations.h"
 
 /* Writes the ops that bring a new Sandbox pod to the policy's defaults. */
 void wh_mutate_pod(const struct wh_policy *p, const struct wh_rules *r, const cJSON *pod,
@@ -32,5 +33,22 @@ void wh_mutate_pod(const struct wh_policy *p, const struct wh_rules *r, const cJ
  */
 void wh_mutate_ephemeral(const struct wh_rules *r, const cJSON *pod, const cJSON *old,
 			 struct wh_patch *patch);
+
+/*
+ * On NetworkPolicy CREATE and UPDATE. A policy that goes beyond the
+ * network envelope and can select sandbox pods is changed so that it no
+ * longer can: its podSelector gets the requirement that the profile label
+ * be absent (network.policyScope "sandbox-selectors", the default). Not a
+ * policy whose selector can match only sandbox pods (validation refuses
+ * it: scoped it would select nothing), nor under "every-policy" (refused
+ * instead). Before that, when controller is true (the request comes from
+ * one of agentSandbox.controllerUsers), the envelope's missing excepts are
+ * added to the policy's ipBlocks, so that agent-sandbox's own template
+ * policy lands inside. Each change adds a note saying what and why.
+ * Idempotent: the changed policy needs no further change.
+ */
+void wh_mutate_netpol(const struct wh_policy *p, const struct wh_rules *r, const char *ns,
+		      bool controller, const cJSON *np, struct wh_patch *patch,
+		      struct wh_violations *notes);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classify.h"
 #include "policy.h"
 #include "sg_buf.h"
 #include "sg_json.h"
@@ -216,6 +215,93 @@ static long ipset_outside(const struct ipset *a, const struct ipset *b, struct w
 oom:
 	ipset_release(&rest);
 	return -1;
+}
+
+/* --- IPv4 embedded in IPv6 ----------------------------------------------------------- */
+
+#define V4_ALL 0xffffffffu
+
+/*
+ * IPv6 prefixes whose addresses carry an IPv4 address: traffic to them ends
+ * up at (or is translated to) that IPv4 address wherever a relay, a NAT64
+ * gateway or the host's own stack implements the mechanism. A rule that
+ * allows such an address allows, in effect, the IPv4 address it embeds, so
+ * the envelope check judges it by both. Prefixes an operator chooses (a
+ * network-specific NAT64 prefix) and ISATAP (an IPv4 address in the
+ * interface identifier of any prefix) cannot be told from the address: the
+ * policy's excepts must name those.
+ *
+ * IPv4-mapped addresses (::ffff:0:0/96) are not here: a socket that
+ * connects to one sends IPv4 itself, which the IPv4 rules govern (see
+ * block_outside).
+ */
+enum embedding { EMB_6TO4, EMB_LOW32, EMB_TEREDO, EMB_NAT64_LOCAL };
+
+static const struct {
+	const char *cidr;
+	const char *name;
+	enum embedding how;
+} transition[] = {
+	{"2002::/16", "6to4", EMB_6TO4},
+	{"::/96", "IPv4-compatible", EMB_LOW32},
+	{"::ffff:0:0:0/96", "IPv4-translated (SIIT)", EMB_LOW32},
+	{"2001::/32", "Teredo", EMB_TEREDO},
+	{"64:ff9b::/96", "NAT64", EMB_LOW32},
+	{"64:ff9b:1::/48", "local-use NAT64", EMB_NAT64_LOCAL},
+};
+
+#define NTRANSITION (sizeof(transition) / sizeof(transition[0]))
+
+/*
+ * Adds to out the IPv4 addresses that the IPv6 range [lo, hi], which lies
+ * inside transition prefix t, embeds. Each mapping is monotonic inside its
+ * prefix, so a contiguous IPv6 range embeds a contiguous IPv4 range:
+ * - 6to4: bits 16-47 (2002:AABB:CCDD::/48 is A.B.C.D);
+ * - IPv4-compatible, IPv4-translated (SIIT, ::ffff:0:a.b.c.d) and the
+ *   well-known NAT64 prefix: the last 32 bits;
+ * - Teredo: the server in bits 32-63, and the client in the last 32 bits,
+ *   inverted; a range wider than one /96 holds every client address;
+ * - local-use NAT64: where the IPv4 address sits depends on the prefix
+ *   length the operator chose inside 64:ff9b:1::/48 (RFC 6052 allows six),
+ *   which cannot be known here, so it is taken to embed any IPv4 address.
+ */
+static int embed_v4(size_t t, u128 lo, u128 hi, struct ipset *out)
+{
+	switch (transition[t].how) {
+	case EMB_6TO4:
+		return ipset_push(out, 4, (lo >> 80) & V4_ALL, (hi >> 80) & V4_ALL);
+	case EMB_LOW32:
+		return ipset_push(out, 4, lo & V4_ALL, hi & V4_ALL);
+	case EMB_TEREDO:
+		if (ipset_push(out, 4, (lo >> 64) & V4_ALL, (hi >> 64) & V4_ALL))
+			return -1;
+		if (lo >> 32 != hi >> 32)
+			return ipset_push(out, 4, 0, V4_ALL);
+		return ipset_push(out, 4, ~hi & V4_ALL, ~lo & V4_ALL);
+	case EMB_NAT64_LOCAL:
+		return ipset_push(out, 4, 0, V4_ALL);
+	}
+	return 0;
+}
+
+/* Adds to out the IPv4 addresses that the IPv6 ranges of s embed. */
+static int ipset_embedded(const struct ipset *s, struct ipset *out)
+{
+	for (size_t t = 0; t < NTRANSITION; t++) {
+		struct wh_iprange p;
+
+		if (wh_cidr_parse(transition[t].cidr, &p) != 0)
+			return -1;
+		for (size_t i = 0; i < s->n; i++) {
+			const struct wh_iprange *r = &s->r[i];
+			u128 lo = r->lo > p.lo ? r->lo : p.lo, hi = r->hi < p.hi ? r->hi : p.hi;
+
+			if (r->family == 6 && lo <= hi && embed_v4(t, lo, hi, out))
+				return -1;
+		}
+	}
+	ipset_normalise(out);
+	return 0;
 }
 
 /* "10.0.0.0/8" when the range is a prefix, else "a - b". */
@@ -708,47 +794,70 @@ static bool mapped_only(const cJSON *block)
 	       r.hi <= mapped.hi;
 }
 
-/*
- * An ipBlock is covered by the union of the envelope's ipBlocks whose ports
- * cover its rule's. Returns how many ranges are not (-1: cannot tell).
- */
-static long block_outside(const cJSON *block, const cJSON *ports, bool ingress,
-			  const struct envrules *er, struct wh_iprange *gap)
+/* The union of the envelope's ipBlocks whose rules' ports cover ports. */
+static void allowed_blocks(const cJSON *ports, bool ingress, const struct envrules *er,
+			   struct ipset *allowed)
 {
-	struct ipset mine = {0}, allowed = {0};
-	struct wh_iprange mapped;
 	const cJSON *ep;
-	long n;
 
-	if (ipset_add_block(&mine, block) != 0) {
-		ipset_release(&mine);
-		return -1;
-	}
-	/*
-	 * IPv4-mapped addresses (::ffff:0:0/96) reach nothing of their own: a socket that
-	 * connects to one sends IPv4, which the IPv4 rules govern. kube-apiserver refuses them
-	 * in a NetworkPolicy, so no policy (ours included) can except them from ::/0.
-	 */
-	if (wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 &&
-	    ipset_subtract(&mine, mapped.family, mapped.lo, mapped.hi) != 0) {
-		ipset_release(&mine);
-		return -1;
-	}
-	if (everyone_within(ports, ingress, er)) {
-		ipset_release(&mine);
-		return 0;
-	}
 	for (size_t k = 0; k < er->n; k++) {
 		if (!ports_within(ports, sg_json_arr(er->rule[k], "ports")))
 			continue;
 		cJSON_ArrayForEach(ep, peers_of(er->rule[k], ingress))
 		{
 			if (sg_json_obj(ep, "ipBlock"))
-				ipset_add_block(&allowed, sg_json_obj(ep, "ipBlock"));
+				ipset_add_block(allowed, sg_json_obj(ep, "ipBlock"));
 		}
 	}
+}
+
+/*
+ * The addresses of an ipBlock as the envelope judges them: cidr minus
+ * except, less the IPv4-mapped range. IPv4-mapped addresses
+ * (::ffff:0:0/96) reach nothing of their own: a socket that connects to one
+ * sends IPv4, which the IPv4 rules govern. kube-apiserver refuses them in a
+ * NetworkPolicy, so no policy (ours included) can except them from ::/0.
+ * -1 if the block does not parse.
+ */
+static int block_addresses(const cJSON *block, struct ipset *mine)
+{
+	struct wh_iprange mapped;
+
+	if (ipset_add_block(mine, block) != 0 || wh_cidr_parse("::ffff:0:0/96", &mapped) != 0 ||
+	    ipset_subtract(mine, mapped.family, mapped.lo, mapped.hi) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * An ipBlock is covered by the union of the envelope's ipBlocks whose ports
+ * cover its rule's, and so must be every IPv4 address its IPv6 addresses
+ * embed (see transition). Returns how many ranges are not (-1: cannot
+ * tell), the first of them in *gap; *embedded says the block's own
+ * addresses are covered and the ranges counted are IPv4 it embeds.
+ */
+static long block_outside(const cJSON *block, const cJSON *ports, bool ingress,
+			  const struct envrules *er, struct wh_iprange *gap, bool *embedded)
+{
+	struct ipset mine = {0}, emb = {0}, allowed = {0};
+	long n = -1;
+
+	*embedded = false;
+	if (block_addresses(block, &mine) != 0 || ipset_embedded(&mine, &emb) != 0)
+		goto out;
+	if (everyone_within(ports, ingress, er)) {
+		n = 0;
+		goto out;
+	}
+	allowed_blocks(ports, ingress, er, &allowed);
 	n = ipset_outside(&mine, &allowed, gap);
+	if (n == 0) {
+		n = ipset_outside(&emb, &allowed, gap);
+		*embedded = n > 0;
+	}
+out:
 	ipset_release(&mine);
+	ipset_release(&emb);
 	ipset_release(&allowed);
 	return n;
 }
@@ -780,13 +889,67 @@ static bool contains(const struct wh_iprange *gap, const char *cidr)
 	       gap->hi >= a.lo;
 }
 
+/*
+ * For a block inside one of the transition prefixes: "; <cidr> is a 6to4
+ * prefix (2002::/16) that embeds IPv4 169.254.169.254/32 (...)", so that a
+ * refusal names the address the block really leads to. Empty otherwise.
+ */
+static void transition_hint(const cJSON *block, char *out, size_t n)
+{
+	const char *cidr = sg_json_str(block, "cidr");
+	struct wh_iprange r, p;
+	struct ipset one = {0}, emb = {0};
+	char v4[128];
+
+	out[0] = '\0';
+	if (!cidr || wh_cidr_parse(cidr, &r) != 0 || r.family != 6)
+		return;
+	for (size_t t = 0; t < NTRANSITION; t++) {
+		if (wh_cidr_parse(transition[t].cidr, &p) != 0 || r.lo < p.lo || r.hi > p.hi)
+			continue;
+		if (transition[t].how == EMB_NAT64_LOCAL) {
+			snprintf(out, n,
+				 "; %.64s is in the local-use NAT64 prefix %s, which can embed any "
+				 "IPv4 address (where depends on the prefix length the operator "
+				 "chose), so it is judged as reaching all of IPv4",
+				 cidr, transition[t].cidr);
+			return;
+		}
+		if (ipset_push(&one, 6, r.lo, r.hi) == 0 && ipset_embedded(&one, &emb) == 0 &&
+		    emb.n > 0) {
+			bool meta = false;
+			size_t len = 0;
+
+			/* Teredo embeds two: its server and its client. */
+			for (size_t i = 0; i < emb.n && i < 2; i++) {
+				format_range(&emb.r[i], v4 + len, sizeof(v4) - len);
+				len = strlen(v4);
+				if (i + 1 < emb.n && i < 1 && len + 2 < sizeof(v4)) {
+					memcpy(v4 + len, ", ", 3);
+					len += 2;
+				}
+				meta = meta || contains(&emb.r[i], "169.254.169.254/32");
+			}
+			snprintf(out, n,
+				 "; %.64s is in the %s prefix %s and embeds IPv4 %s%s, which the "
+				 "envelope judges it by",
+				 cidr, transition[t].name, transition[t].cidr, v4,
+				 meta ? " (the cloud metadata endpoint)" : "");
+		}
+		ipset_release(&one);
+		ipset_release(&emb);
+		return;
+	}
+}
+
 /* Checks one peer (or, with peer NULL, "everyone") of a rule with the given ports. */
 static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, const char *ns,
 		       const struct envrules *er, const char *where, struct wh_violations *out)
 {
-	char what[800], range[128], more[48];
+	char what[1200], range[128], more[48], hint[400];
 	struct wh_iprange gap = {0};
 	struct sg_buf d;
+	bool embedded;
 	long n;
 
 	sg_buf_init(&d, 600);
@@ -799,7 +962,8 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 			violation(out, where, what, er, ingress);
 		}
 	} else if (sg_json_obj(peer, "ipBlock")) {
-		n = block_outside(sg_json_obj(peer, "ipBlock"), ports, ingress, er, &gap);
+		n = block_outside(sg_json_obj(peer, "ipBlock"), ports, ingress, er, &gap,
+				  &embedded);
 		if (mapped_only(sg_json_obj(peer, "ipBlock"))) {
 			/*
 			 * block_outside drops the mapped range (see there); a block that
@@ -819,12 +983,20 @@ static void check_peer(const cJSON *peer, const cJSON *ports, bool ingress, cons
 			more[0] = '\0';
 			if (n > 1)
 				snprintf(more, sizeof(more), " and %ld more ranges", n - 1);
-			snprintf(what, sizeof(what), "ipBlock %s reaches %s%s%s", d.data, range,
+			transition_hint(sg_json_obj(peer, "ipBlock"), hint, sizeof(hint));
+			if (embedded && !hint[0])
+				snprintf(hint, sizeof(hint),
+					 "; except the IPv6 prefixes that embed IPv4 addresses "
+					 "(6to4 2002::/16, IPv4-compatible ::/96, IPv4-translated "
+					 "::ffff:0:0:0/96, Teredo 2001::/32, NAT64 64:ff9b::/96 "
+					 "and 64:ff9b:1::/48)");
+			snprintf(what, sizeof(what), "ipBlock %s %s %s%s%s%s", d.data,
+				 embedded ? "embeds IPv4 that reaches" : "reaches", range,
 				 contains(&gap, "169.254.169.254/32") ||
 						 contains(&gap, "fd00:ec2::254/128")
 					 ? " (the cloud metadata endpoint)"
 					 : "",
-				 more);
+				 more, hint);
 			violation(out, where, what, er, ingress);
 		}
 	} else if (!selector_peer_covered(peer, ports, ingress, ns, er)) {
@@ -876,38 +1048,158 @@ static bool sandbox_key(const char *k)
 	       strncmp(k, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) == 0;
 }
 
-bool wh_netpol_selects_sandboxes(const cJSON *pod_selector, bool every_policy)
+/*
+ * Only our stamped, protected label proves a selector misses sandbox pods:
+ * agents.x-k8s.io/sandbox-name-hash is absent from pods waiting for
+ * adoption, and every other label is the pod author's to choose.
+ */
+bool wh_netpol_selects_sandboxes(const cJSON *pod_selector)
 {
 	struct selector s;
-	bool positive_sandbox = false, positive_other = false;
 
 	selector_parse(pod_selector, &s);
 	if (!s.valid)
 		return true; /* cannot tell: check it */
-	if (every_policy) {
-		/* Only our stamped, protected label proves a selector misses sandbox pods. */
-		for (size_t i = 0; i < s.n; i++)
-			if (s.r[i].op == OP_NOTEXISTS && strcmp(s.r[i].key, WH_PROFILE_LABEL) == 0)
-				return false;
-		return true;
-	}
-	for (size_t i = 0; i < s.n; i++) {
-		const struct req *r = &s.r[i];
-		bool positive = r->op == OP_IN || r->op == OP_EXISTS;
-
-		/* Every sandbox pod carries these two: requiring their absence excludes them. */
-		if (r->op == OP_NOTEXISTS && (strcmp(r->key, AS_LABEL_NAME_HASH) == 0 ||
-					      strcmp(r->key, WH_PROFILE_LABEL) == 0))
+	for (size_t i = 0; i < s.n; i++)
+		if (s.r[i].op == OP_NOTEXISTS && strcmp(s.r[i].key, WH_PROFILE_LABEL) == 0)
 			return false;
-		if (positive && sandbox_key(r->key))
-			positive_sandbox = true;
-		else if (positive)
-			positive_other = true;
+	return true;
+}
+
+bool wh_netpol_sandbox_only(const cJSON *pod_selector)
+{
+	struct selector s;
+
+	selector_parse(pod_selector, &s);
+	if (!s.valid)
+		return false;
+	for (size_t i = 0; i < s.n; i++)
+		if ((s.r[i].op == OP_EXISTS || (s.r[i].op == OP_IN && req_nonempty(&s.r[i]))) &&
+		    sandbox_key(s.r[i].key))
+			return true;
+	return false;
+}
+
+void wh_netpol_check_spec(const cJSON *spec, const char *ns, const struct wh_netrules *envelope,
+			  const struct wh_dns *dns, struct wh_violations *out)
+{
+	const cJSON *types = sg_json_arr(spec, "policyTypes");
+	const cJSON *egress = sg_json_arr(spec, "egress");
+
+	/*
+	 * Without policyTypes (or with an empty list, which the API server
+	 * defaults the same way), Ingress always applies and Egress when there
+	 * are egress rules.
+	 */
+	if (sg_json_count(types) == 0)
+		types = NULL;
+	if (!types || sg_json_arr_has_str(types, "Ingress"))
+		wh_netpol_check_rules(sg_json_arr(spec, "ingress"), true, ns, envelope, dns,
+				      "spec.ingress", out);
+	if (types ? sg_json_arr_has_str(types, "Egress") : sg_json_count(egress) > 0)
+		wh_netpol_check_rules(egress, false, ns, envelope, dns, "spec.egress", out);
+}
+
+/* --- narrowing ---------------------------------------------------------------------- */
+
+/* Appends [lo, hi] as the fewest CIDRs to out; -1 past max entries or out of memory. */
+static int range_cidrs(int fam, u128 lo, u128 hi, cJSON *out, int max)
+{
+	int width = fam == 4 ? 32 : 128;
+
+	for (;;) {
+		char addr[64], cidr[80];
+		int bits = width, host;
+		u128 mask;
+
+		/* The shortest prefix that starts at lo and ends at or before hi. */
+		while (bits > 0) {
+			host = width - (bits - 1);
+			mask = host == 128 ? ~(u128)0 : (((u128)1 << host) - 1);
+			if ((lo & mask) != 0 || (lo | mask) > hi)
+				break;
+			bits--;
+		}
+		host = width - bits;
+		mask = host == 128 ? ~(u128)0 : (((u128)1 << host) - 1);
+		if (cJSON_GetArraySize(out) >= max)
+			return -1;
+		format_addr(fam, lo, addr, sizeof(addr));
+		snprintf(cidr, sizeof(cidr), "%s/%d", addr, bits);
+		if (!cJSON_AddItemToArray(out, cJSON_CreateString(cidr)))
+			return -1;
+		if ((lo | mask) >= hi)
+			return 0;
+		lo = (lo | mask) + 1;
 	}
-	if (positive_sandbox)
-		return true;
-	/* Only requirements that a pod meets by lacking a label: sandbox pods match too. */
-	return !positive_other;
+}
+
+int wh_netpol_missing_excepts(const cJSON *block, const cJSON *ports, bool ingress,
+			      const struct wh_netrules *envelope, const struct wh_dns *dns,
+			      cJSON *out)
+{
+	struct envrules er;
+	struct ipset mine = {0}, allowed = {0}, gaps = {0};
+	struct wh_iprange whole, g;
+	const char *cidr = sg_json_str(block, "cidr");
+	int n = -1;
+
+	envrules_init(&er, envelope, dns, ingress);
+	if (!er.rule || !cidr || wh_cidr_parse(cidr, &whole) != 0 ||
+	    block_addresses(block, &mine) != 0)
+		goto out;
+	if (everyone_within(ports, ingress, &er)) {
+		n = 0;
+		goto out;
+	}
+	allowed_blocks(ports, ingress, &er, &allowed);
+	/* What the block reaches outside the envelope... */
+	for (size_t i = 0; i < mine.n; i++)
+		if (ipset_push(&gaps, mine.r[i].family, mine.r[i].lo, mine.r[i].hi))
+			goto out;
+	for (size_t j = 0; j < allowed.n; j++)
+		if (ipset_subtract(&gaps, allowed.r[j].family, allowed.r[j].lo, allowed.r[j].hi))
+			goto out;
+	/* ...and each part of a transition prefix whose IPv4 addresses are outside. */
+	for (size_t t = 0; t < NTRANSITION; t++) {
+		struct wh_iprange p;
+
+		if (wh_cidr_parse(transition[t].cidr, &p) != 0)
+			goto out;
+		for (size_t i = 0; i < mine.n; i++) {
+			struct ipset one = {0}, emb = {0};
+			u128 lo = mine.r[i].lo > p.lo ? mine.r[i].lo : p.lo;
+			u128 hi = mine.r[i].hi < p.hi ? mine.r[i].hi : p.hi;
+			long outside;
+
+			if (mine.r[i].family != 6 || lo > hi)
+				continue;
+			outside = ipset_push(&one, 6, lo, hi) || ipset_embedded(&one, &emb)
+					  ? -1
+					  : ipset_outside(&emb, &allowed, &g);
+			ipset_release(&one);
+			ipset_release(&emb);
+			if (outside != 0 && ipset_push(&gaps, 6, lo, hi))
+				goto out;
+		}
+	}
+	ipset_normalise(&gaps);
+	/* An except must be strictly inside the cidr: a block wholly outside cannot be narrowed. */
+	for (size_t i = 0; i < gaps.n; i++)
+		if (gaps.r[i].family != whole.family ||
+		    (gaps.r[i].lo <= whole.lo && gaps.r[i].hi >= whole.hi))
+			goto out;
+	for (size_t i = 0; i < gaps.n; i++)
+		if (range_cidrs(gaps.r[i].family, gaps.r[i].lo, gaps.r[i].hi, out, WH_NARROW_MAX) !=
+		    0)
+			goto out;
+	n = cJSON_GetArraySize(out);
+out:
+	ipset_release(&mine);
+	ipset_release(&allowed);
+	ipset_release(&gaps);
+	envrules_release(&er);
+	return n;
 }
 
 /* --- policy-side checks ------------------------------------------------------------ */

@@ -17,7 +17,9 @@
  * requirement), an ipBlock by the union of the envelope's ipBlocks (CIDR
  * arithmetic over IPv4 and IPv6 with except blocks, exactly), ports by the
  * union of envelope ports (protocols, numbers, ranges with endPort, named
- * ports by name). An empty peer list means "everyone" and an empty port list
+ * ports by name). An IPv6 range inside a prefix that embeds IPv4 (6to4,
+ * IPv4-compatible, Teredo, NAT64) is judged by the IPv4 it embeds too.
+ * An empty peer list means "everyone" and an empty port list
  * "every port", as in NetworkPolicy. "dns" adds the cluster resolver (the
  * policy's network.clusterDNS peer and ports) to the egress envelope.
  *
@@ -67,18 +69,44 @@ void wh_netpol_check_rules(const cJSON *rules, bool ingress, const char *ns,
 			   const char *where, struct wh_violations *out);
 
 /*
- * True if a NetworkPolicy's podSelector can select sandbox pods: it is
- * empty, or it names a label sandbox pods carry (agents.x-k8s.io/...,
- * extensions.agents.x-k8s.io/..., sandbox-guard.io/...) without excluding
- * them, or it has only negative requirements (NotIn, DoesNotExist), which
- * match pods that merely lack some label.
- *
- * Sandbox pods also carry labels their users chose (a template's or
- * claim's), which a selector like app=web can match. With every_policy
- * (policy network.policyScope "every-policy") only a selector that requires
- * sandbox-guard.io/network-profile to be absent counts as missing them.
+ * True if a NetworkPolicy's podSelector can select sandbox pods: unless it
+ * requires sandbox-guard.io/network-profile to be absent (the label the
+ * webhook stamps on every sandbox pod and never lets anyone remove), it
+ * can, for sandbox pods also carry labels their users chose (a template's
+ * or claim's, such as app=agent), and NetworkPolicies add up.
  */
-bool wh_netpol_selects_sandboxes(const cJSON *pod_selector, bool every_policy);
+bool wh_netpol_selects_sandboxes(const cJSON *pod_selector);
+
+/*
+ * True if a podSelector selects only sandbox pods: it requires (In or
+ * Exists) a label under agents.x-k8s.io/, extensions.agents.x-k8s.io/ or
+ * sandbox-guard.io/. Scoping such a policy away from sandbox pods would
+ * leave it selecting nothing, so it is refused instead when outside.
+ */
+bool wh_netpol_sandbox_only(const cJSON *pod_selector);
+
+/*
+ * Checks a NetworkPolicy's spec (its rules of the types that apply) in
+ * namespace ns against the envelope. Adds one violation per peer outside.
+ */
+void wh_netpol_check_spec(const cJSON *spec, const char *ns, const struct wh_netrules *envelope,
+			  const struct wh_dns *dns, struct wh_violations *out);
+
+/* Most excepts wh_netpol_missing_excepts adds to one ipBlock. */
+#define WH_NARROW_MAX 32
+
+/*
+ * The excepts that would bring an ipBlock (of a rule with these ports, in
+ * direction ingress) inside the envelope: every range it reaches beyond
+ * the envelope's ipBlocks, and every part of an IPv6 transition prefix
+ * whose embedded IPv4 addresses are outside, as CIDRs appended to out (a
+ * JSON array). Returns how many (0: already inside), or -1 when excepts
+ * cannot do it (the block is wholly outside, more than WH_NARROW_MAX
+ * pieces, or it does not parse).
+ */
+int wh_netpol_missing_excepts(const cJSON *block, const cJSON *ports, bool ingress,
+			      const struct wh_netrules *envelope, const struct wh_dns *dns,
+			      cJSON *out);
 
 /* True if the whole of rules is inside envelope (used to check profiles at load). */
 bool wh_netrules_within(const struct wh_netrules *rules, const struct wh_netrules *envelope,

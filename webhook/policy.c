@@ -19,18 +19,19 @@
 /*
  * Egress only to public addresses: never "this network", RFC 1918, carrier-
  * grade NAT, loopback or link-local (so never 169.254.169.254), and on IPv6
- * never loopback, NAT64 addresses (they lead back to IPv4 space), unique-
- * local or link-local. IPv4-mapped addresses (::ffff:0:0/96) are not listed:
- * the API server refuses them in a NetworkPolicy ("must not have an
- * IPv4-mapped IPv6 address"), and a socket that connects to one sends IPv4,
- * which the IPv4 list above already covers.
+ * never the prefixes that embed IPv4 addresses and so lead back into IPv4
+ * space (IPv4-compatible ::/96, which holds loopback ::1 too; IPv4-translated;
+ * NAT64; Teredo; 6to4), unique-local or link-local. IPv4-mapped addresses (::ffff:0:0/96)
+ * are not listed: the API server refuses them in a NetworkPolicy ("must not
+ * have an IPv4-mapped IPv6 address"), and a socket that connects to one
+ * sends IPv4, which the IPv4 list above already covers.
  */
 #define PUBLIC_ONLY_RULE                                                                           \
 	"{\"to\": [{\"ipBlock\": {\"cidr\": \"0.0.0.0/0\", \"except\": [\"0.0.0.0/8\", "           \
 	"\"10.0.0.0/8\", \"100.64.0.0/10\", \"127.0.0.0/8\", \"169.254.0.0/16\", "                 \
 	"\"172.16.0.0/12\", \"192.168.0.0/16\"]}}, {\"ipBlock\": {\"cidr\": \"::/0\", "            \
-	"\"except\": [\"::1/128\", \"64:ff9b::/96\", \"64:ff9b:1::/48\", "                         \
-	"\"fc00::/7\", \"fe80::/10\"]}}]}"
+	"\"except\": [\"::/96\", \"::ffff:0:0:0/96\", \"64:ff9b::/96\", \"64:ff9b:1::/48\", "      \
+	"\"2001::/32\", \"2002::/16\", \"fc00::/7\", \"fe80::/10\"]}}]}"
 
 /*
  * The built-in default: gVisor by default, Kata variants allowed, every

@@ -70,7 +70,7 @@ struct wh_rules {
 	const cJSON *allowed_profiles; /* profiles a pod in this namespace may carry */
 	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
 	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
-	bool every_policy;    /* the envelope binds every NetworkPolicy, not only sandbox-named */
+	bool every_policy;    /* refuse NetworkPolicies beyond the envelope, never scope them */
 	bool user_namespaces; /* hostUsers must be false (pods get their own user namespace) */
 	struct wh_limit limits[WH_RES_COUNT]; /* per container (init and regular) */
 	struct wh_limit empty_dir;	      /* sizeLimit of every emptyDir volume */

@@ -206,8 +206,18 @@ spec:
   ingress:
   - {}
 `, ns))
-		if out, err := kubectl(c, "apply", "-f", ok); err != nil {
+		out, err = kubectl(c, "apply", "-f", ok)
+		if err != nil {
 			t.Fatalf("kubectl apply of a NetworkPolicy for non-sandbox pods failed: %v\n%s", err, out)
 		}
+		// It is open beyond the envelope and sandbox pods may carry app=web
+		// too: stored scoped away from them, and kubectl shows why.
+		requireContains(t, "kubectl apply (web-ingress)", out, "Warning: sandbox-guard: this NetworkPolicy goes beyond",
+			"scoped it away from them")
+		sel, err := kubectl(c, "-n", ns, "get", "networkpolicy", "web-ingress", "-o", "jsonpath={.spec.podSelector.matchExpressions}")
+		if err != nil {
+			t.Fatalf("kubectl get: %v\n%s", err, sel)
+		}
+		requireContains(t, "web-ingress podSelector", sel, `"key":"sandbox-guard.io/network-profile"`, `"operator":"DoesNotExist"`)
 	})
 }

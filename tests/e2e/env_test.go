@@ -11,7 +11,9 @@ package e2e
 //     manifests/extender/rbac.yaml), each daemon talking to the API server
 //     with a token of its own ServiceAccount (TokenRequest API), so the
 //     RBAC in the manifests is proven exactly enough;
-//   - sandbox-guard-webhook with the default policy and --network-reconciler,
+//   - sandbox-guard-webhook with the default policy (plus the harness
+//     controller's identity in agentSandbox.controllerUsers) and
+//     --network-reconciler,
 //     registered with manifests/base/{mutating,validating}-webhook.yaml
 //     (clientConfig pointed at 127.0.0.1);
 //   - sandbox-guard-extender, with kube-scheduler configured from the
@@ -189,10 +191,14 @@ func startEnv(webhookBin, extenderBin string) (*env, error) {
 	if err != nil {
 		return e, err
 	}
+	policyFile, err := writeE2EPolicy(c.Dir)
+	if err != nil {
+		return e, err
+	}
 	e.webhook = &daemon{
 		name: "sandbox-guard-webhook", bin: webhookBin, tls: true, caPEM: c.CA.CertPEM,
 		args: []string{"--tls-cert=" + e.certFile, "--tls-key=" + e.keyFile, "--reload-interval=200ms",
-			"--network-reconciler", "--kubeconfig=" + webhookKC},
+			"--network-reconciler", "--kubeconfig=" + webhookKC, "--policy=" + policyFile},
 	}
 	if err := e.webhook.start(c); err != nil {
 		return e, err
@@ -217,6 +223,22 @@ func startEnv(webhookBin, extenderBin string) (*env, error) {
 		return e, err
 	}
 	return e, nil
+}
+
+// writeE2EPolicy writes the webhook's policy: the built-in default, except
+// that agentSandbox.controllerUsers also names the identity the harness's
+// agent-sandbox controller authenticates as (the admin kubeconfig, see
+// harness.AdminUser), so that the webhook recognises the real controller's
+// requests as a cluster would recognise its ServiceAccount's.
+func writeE2EPolicy(dir string) (string, error) {
+	pol := map[string]any{"agentSandbox": map[string]any{"controllerUsers": []string{
+		"system:serviceaccount:agent-sandbox-system:agent-sandbox-controller", harness.AdminUser}}}
+	data, err := json.Marshal(pol)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "policy.json")
+	return path, os.WriteFile(path, data, 0o644)
 }
 
 // register registers the manifests' webhook configurations, pointed at the

@@ -152,20 +152,26 @@ Test(admission, warn_and_audit_modes_allow_and_report)
 	free(body);
 }
 
-/* app=web with open ingress: allowed by default, refused where every policy is bound. */
-Test(admission, every_policy_scope_binds_policies_for_ordinary_labels)
+/*
+ * app=web with open ingress and egress, which sandbox pods may match too: the
+ * default scope rewrites it away from sandbox pods at /mutate; every-policy
+ * (and mutate: false) rewrites nothing, and /validate refuses it unscoped in
+ * every scope.
+ */
+Test(admission, policy_scope_decides_between_scoping_and_refusing)
 {
 	const char *policies[] = {
 		"{}",
 		"{\"network\":{\"policyScope\":\"every-policy\"}}",
 		"{\"network\":{\"policyScope\":\"every-policy\"},\"namespaces\":{\"team-a\":{"
 		"\"network\":{\"policyScope\":\"sandbox-selectors\"}}}}",
+		"{\"mutate\":false}",
 	};
-	const bool allowed[] = {true, false, true};
+	const bool scoped[] = {true, false, true, false};
 	size_t len;
 	char *body = fixture_text("reviews/netpol-other-pods-create.json", &len);
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		char *cause = NULL;
 		struct wh_policy *p =
 			wh_policy_parse(policies[i], strlen(policies[i]), "s", &cause);
@@ -175,12 +181,19 @@ Test(admission, every_policy_scope_binds_policies_for_ordinary_labels)
 
 		cr_assert_not_null(p, "%s", cause);
 		sg_buf_init(&out, 1 << 20);
+		cr_assert_eq(wh_admit(p, WH_MUTATE, body, len, &arena, &out, &res), 200);
+		cr_assert_str_eq(res.decision, scoped[i] ? "patched" : "allowed", "%s: %s",
+				 policies[i], out.data);
+		if (scoped[i])
+			cr_assert(strstr(out.data, "scoped it away"), "%s", out.data);
+		sg_buf_reset(&out);
 		cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &arena, &out, &res), 200);
 		doc = parse_or_die(out.data);
-		cr_assert_eq(sg_json_true(sg_json_get(doc, "response"), "allowed"), allowed[i],
-			     "%s: %s", policies[i], out.data);
-		if (!allowed[i])
-			cr_assert(strstr(out.data, "every source"), "%s", out.data);
+		cr_assert(sg_json_false(sg_json_get(doc, "response"), "allowed"), "%s: %s",
+			  policies[i], out.data);
+		cr_assert(strstr(out.data, "every source"), "%s", out.data);
+		cr_assert_eq(strstr(out.data, "sandbox-guard does not add it for you") != NULL,
+			     i == 1, "%s", out.data);
 		cJSON_Delete(doc);
 		sg_buf_release(&out);
 		wh_policy_free(p);

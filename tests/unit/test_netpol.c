@@ -127,11 +127,119 @@ Test(netpol, egress_cidr_arithmetic)
 	      "write it in IPv4 form");
 	check("[{\"from\":[{\"ipBlock\":{\"cidr\":\"::ffff:0.0.0.0/96\"}}]}]", true,
 	      "IPv4-mapped IPv6 range");
-	cr_assert_eq(check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::1/128\","
-			   "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"fc00::/7\",\"fe80::/10\"]}}]}]",
+	cr_assert_eq(check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::/96\","
+			   "\"::ffff:0:0:0/96\","
+			   "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"2001::/32\",\"2002::/16\","
+			   "\"fc00::/7\",\"fe80::/10\"]}}]}]",
 			   false, NULL),
 		     0);
 	check("[{\"to\":[]}]", false, "every destination");
+}
+
+/*
+ * IPv6 prefixes that embed IPv4 addresses lead back into IPv4 space: each is
+ * judged by the IPv4 it embeds, and the refusal names that address.
+ */
+Test(netpol, transition_prefixes_are_judged_by_the_ipv4_they_embed)
+{
+	/* 6to4 of 169.254.169.254, and the IPv4-compatible form of it. */
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2002:a9fe:a9fe::/48\"}}]}]", false,
+	      "is in the 6to4 prefix 2002::/16 and embeds IPv4 169.254.169.254/32 (the cloud "
+	      "metadata endpoint)");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::a9fe:a9fe/128\"}}]}]", false,
+	      "IPv4-compatible prefix ::/96 and embeds IPv4 169.254.169.254/32");
+	/* Teredo: server 1.2.3.4, client 169.254.169.254 (stored inverted). */
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2001:0:102:304::5601:5601/128\"}}]}]", false,
+	      "embeds IPv4 1.2.3.4/32, 169.254.169.254/32 (the cloud metadata endpoint)");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"64:ff9b::a9fe:a9fe/128\"}}]}]", false,
+	      "NAT64 prefix 64:ff9b::/96 and embeds IPv4 169.254.169.254/32");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"64:ff9b:1::a9fe:a9fe/128\"}}]}]", false,
+	      "local-use NAT64 prefix 64:ff9b:1::/48, which can embed any IPv4 address");
+	/* A wide block that keeps any of them is refused, and says what to except. */
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2000::/3\"}}]}]", false, "2001::/32");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":[\"::1/128\","
+	      "\"64:ff9b::/96\",\"64:ff9b:1::/48\",\"fc00::/7\",\"fe80::/10\"]}}]}]",
+	      false, "reaches ::/128 and 4 more ranges");
+	check("[{\"to\":[{\"ipBlock\":{\"cidr\":\"::ffff:0:a9fe:a9fe/128\"}}]}]", false,
+	      "IPv4-translated (SIIT) prefix ::ffff:0:0:0/96 and embeds IPv4 169.254.169.254/32");
+}
+
+/* With an envelope that allows every IPv6 address, the embedded IPv4 decides. */
+Test(netpol, transition_prefixes_inside_a_wide_ipv6_envelope)
+{
+	const char *text =
+		"{\"network\":{\"envelope\":{\"ingress\":[{\"from\":[" ROUTER "]}],"
+		"\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":"
+		"\"0.0.0.0/0\",\"except\":[\"169.254.0.0/16\",\"10.0.0.0/8\",\"0.0.0.0/8\","
+		"\"100.64.0.0/10\",\"127.0.0.0/8\",\"172.16.0.0/12\",\"192.168.0.0/16\"]}},"
+		"{\"ipBlock\":{\"cidr\":\"::/0\"}}]}],\"dns\":true}}}";
+	char *cause = NULL;
+	struct wh_policy *p = wh_policy_parse(text, strlen(text), "t", &cause);
+	struct wh_violations v;
+	cJSON *meta = parse_or_die("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2002:a9fe:a9fe::/48\"}}]}]");
+	cJSON *pub = parse_or_die("[{\"to\":[{\"ipBlock\":{\"cidr\":\"2002:808:808::/48\"}},"
+				  "{\"ipBlock\":{\"cidr\":\"2001:db8::/32\"}}]}]");
+
+	cr_assert_not_null(p, "%s", cause);
+	wh_violations_init(&v);
+	wh_netpol_check_rules(meta, false, "team-a", &wh_policy_rules(p, "team-a")->envelope,
+			      wh_policy_dns(p), "spec.egress", &v);
+	cr_assert_eq(v.n, 1);
+	cr_assert(strstr(v.items[0], "embeds IPv4 that reaches 169.254.169.254/32 (the cloud "
+				     "metadata endpoint)"),
+		  "%s", v.items[0]);
+	wh_violations_release(&v);
+	wh_violations_init(&v);
+	wh_netpol_check_rules(pub, false, "team-a", &wh_policy_rules(p, "team-a")->envelope,
+			      wh_policy_dns(p), "spec.egress", &v);
+	cr_assert_eq(v.n, 0, "%s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	cJSON_Delete(meta);
+	cJSON_Delete(pub);
+	wh_policy_free(p);
+}
+
+/* The excepts that bring a block inside the default envelope (agent-sandbox's default). */
+static int missing(const char *block, const char *ports, char *list, size_t n)
+{
+	cJSON *b = parse_or_die(block), *pt = ports ? parse_or_die(ports) : NULL;
+	cJSON *out = cJSON_CreateArray();
+	int k = wh_netpol_missing_excepts(b, pt, false, &wh_policy_rules(pol, "x")->envelope,
+					  wh_policy_dns(pol), out);
+
+	wh_list_text(out, list, n);
+	cJSON_Delete(b);
+	cJSON_Delete(pt);
+	cJSON_Delete(out);
+	return k;
+}
+
+Test(netpol, missing_excepts)
+{
+	char list[1024];
+
+	cr_assert_eq(missing("{\"cidr\":\"0.0.0.0/0\",\"except\":[\"10.0.0.0/8\","
+			     "\"172.16.0.0/12\",\"192.168.0.0/16\",\"169.254.0.0/16\"]}",
+			     NULL, list, sizeof(list)),
+		     3);
+	cr_assert_str_eq(list, "0.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8");
+	cr_assert_eq(missing("{\"cidr\":\"::/0\",\"except\":[\"fc00::/7\",\"fe80::/10\"]}", NULL,
+			     list, sizeof(list)),
+		     6);
+	cr_assert_str_eq(list, "::/96, ::ffff:0:0:0/96, 64:ff9b::/96, 64:ff9b:1::/48, 2001::/32, "
+			       "2002::/16");
+	/* Already inside: nothing. Wholly outside: excepts cannot help. */
+	cr_assert_eq(missing("{\"cidr\":\"8.8.8.0/24\"}", NULL, list, sizeof(list)), 0);
+	cr_assert_eq(missing("{\"cidr\":\"169.254.169.254/32\"}", NULL, list, sizeof(list)), -1);
+	/* A range that is not a prefix comes out as the fewest CIDRs that make it. */
+	cr_assert_eq(missing("{\"cidr\":\"100.0.0.0/8\"}", NULL, list, sizeof(list)), 1);
+	cr_assert_str_eq(list, "100.64.0.0/10");
+	cr_assert_eq(missing("{\"cidr\":\"168.0.0.0/5\"}", NULL, list, sizeof(list)), 2);
+	cr_assert_str_eq(list, "169.254.0.0/16, 172.16.0.0/12");
+	/* With ports the DNS rule does not cover, the cluster resolver does not count. */
+	cr_assert_eq(missing("{\"cidr\":\"10.0.0.0/8\"}", "[{\"protocol\":\"UDP\",\"port\":53}]",
+			     list, sizeof(list)),
+		     -1);
 }
 
 Test(netpol, dns_rule_and_ports)
@@ -154,20 +262,29 @@ Test(netpol, dns_rule_and_ports)
 	check(rules, false, "TCP dns");
 }
 
-static bool selects_in(const char *sel, bool every_policy)
+static bool selects(const char *sel)
 {
 	cJSON *s = parse_or_die(sel);
-	bool r = wh_netpol_selects_sandboxes(s, every_policy);
+	bool r = wh_netpol_selects_sandboxes(s);
 
 	cJSON_Delete(s);
 	return r;
 }
 
-static bool selects(const char *sel)
+static bool sandbox_only(const char *sel)
 {
-	return selects_in(sel, false);
+	cJSON *s = parse_or_die(sel);
+	bool r = wh_netpol_sandbox_only(s);
+
+	cJSON_Delete(s);
+	return r;
 }
 
+/*
+ * Sandbox pods carry user labels too (app=python-runtime), and pods waiting
+ * for adoption lack sandbox-name-hash: only the absence of our protected
+ * profile label proves a selector misses them.
+ */
 Test(netpol, which_policies_can_select_sandbox_pods)
 {
 	cr_assert(selects("{}"));
@@ -176,23 +293,33 @@ Test(netpol, which_policies_can_select_sandbox_pods)
 			  "\"app\":\"web\"}}"));
 	cr_assert(selects("{\"matchExpressions\":[{\"key\":\"x\",\"operator\":\"NotIn\","
 			  "\"values\":[\"y\"]}]}"));
-	cr_assert(!selects("{\"matchLabels\":{\"app\":\"web\"}}"));
+	cr_assert(selects("{\"matchLabels\":{\"app\":\"web\"}}"));
+	cr_assert(selects("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
+			  "sandbox-name-hash\",\"operator\":\"DoesNotExist\"}]}"));
+	cr_assert(selects("{\"matchExpressions\":[{\"key\":\"sandbox-guard.io/network-profile\","
+			  "\"operator\":\"In\"}]}"));
 	cr_assert(!selects("{\"matchExpressions\":[{\"key\":\"sandbox-guard.io/network-profile\","
 			   "\"operator\":\"DoesNotExist\"}]}"));
+	cr_assert(!selects("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{"
+			   "\"key\":\"sandbox-guard.io/network-profile\",\"operator\":"
+			   "\"DoesNotExist\"}]}"));
 }
 
-/* Sandbox pods carry user labels too (app=python-runtime): every-policy binds those. */
-Test(netpol, every_policy_scope_binds_ordinary_selectors)
+/* Selectors that name sandbox labels: scoping them away would leave them selecting nothing. */
+Test(netpol, which_selectors_select_only_sandbox_pods)
 {
-	cr_assert(selects_in("{\"matchLabels\":{\"app\":\"web\"}}", true));
-	cr_assert(selects_in("{}", true));
-	cr_assert(selects_in("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
-			     "sandbox-name-hash\",\"operator\":\"DoesNotExist\"}]}",
-			     true));
-	cr_assert(!selects_in("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{"
-			      "\"key\":\"sandbox-guard.io/network-profile\",\"operator\":"
-			      "\"DoesNotExist\"}]}",
-			      true));
+	cr_assert(sandbox_only("{\"matchLabels\":{\"agents.x-k8s.io/"
+			       "sandbox-template-ref-hash\":\"x\",\"app\":\"web\"}}"));
+	cr_assert(sandbox_only("{\"matchLabels\":{\"sandbox-guard.io/network-profile\":\"d\"}}"));
+	cr_assert(sandbox_only("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
+			       "sandbox-name-hash\",\"operator\":\"Exists\"}]}"));
+	cr_assert(!sandbox_only("{}"));
+	cr_assert(!sandbox_only("{\"matchLabels\":{\"app\":\"agent\"}}"));
+	cr_assert(
+		!sandbox_only("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
+			      "sandbox-name-hash\",\"operator\":\"NotIn\",\"values\":[\"a\"]}]}"));
+	cr_assert(!sandbox_only("{\"matchExpressions\":[{\"key\":\"agents.x-k8s.io/"
+				"sandbox-name-hash\",\"operator\":\"In\",\"values\":[]}]}"));
 }
 
 static void bad_policy(const char *text, const char *needle)
