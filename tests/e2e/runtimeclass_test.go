@@ -21,7 +21,8 @@ import (
 // manifests) and defaults a sandbox pod only to a class that exists with
 // a sandbox handler, in the policy's order of preference; with none it
 // refuses the pod naming what is missing, and a class named gvisor whose
-// handler is runc is refused. The shared classes are put back at the end.
+// handler is runc is refused. Each subtest sets up the classes it needs (so
+// any one runs alone); the shared classes are put back at the end.
 func TestRuntimeClasses(t *testing.T) {
 	e := shared(t)
 	c := e.c
@@ -39,13 +40,13 @@ func TestRuntimeClasses(t *testing.T) {
 			return err == nil && runtimeOf(p) == "gvisor", fmt.Errorf("pod %s, %v", runtimeOf(p), err)
 		})
 	})
-	deleteRC := func(name string) {
+	deleteRC := func(t *testing.T, name string) {
 		t.Helper()
 		if err := rcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Fatalf("delete RuntimeClass %s: %v", name, err)
 		}
 	}
-	waitDefault := func(want string) {
+	waitDefault := func(t *testing.T, want string) {
 		t.Helper()
 		c.WaitFor(t, 30*time.Second, "the webhook to default to "+want, func(ctx context.Context) (bool, error) {
 			p, err := dryRunPod(ctx, c, ns, nil)
@@ -55,7 +56,7 @@ func TestRuntimeClasses(t *testing.T) {
 			return runtimeOf(p) == want, fmt.Errorf("runtimeClassName %q", runtimeOf(p))
 		})
 	}
-	waitRefused := func(what string, rc *string, fragments ...string) string {
+	waitRefused := func(t *testing.T, what string, rc *string, fragments ...string) string {
 		t.Helper()
 		var msg string
 		c.WaitFor(t, 30*time.Second, what, func(ctx context.Context) (bool, error) {
@@ -84,13 +85,14 @@ func TestRuntimeClasses(t *testing.T) {
 	})
 
 	t.Run("OnlyKata", func(t *testing.T) {
-		deleteRC("gvisor")
-		waitDefault("kata")
+		deleteRC(t, "gvisor")
+		waitDefault(t, "kata")
 	})
 
 	t.Run("NoneExists", func(t *testing.T) {
-		deleteRC("kata")
-		msg := waitRefused("a sandbox pod refused for want of a class", nil,
+		deleteRC(t, "gvisor")
+		deleteRC(t, "kata")
+		msg := waitRefused(t, "a sandbox pod refused for want of a class", nil,
 			`admission webhook "pods.validate.sandbox-guard.io" denied the request`,
 			"spec.runtimeClassName is not set: no RuntimeClass of gvisor, kata, kata-qemu, kata-clh, kata-fc, kata-vm-isolation exists in this cluster; create one (docs/operations.md)")
 		t.Logf("refused: %s", msg)
@@ -119,15 +121,17 @@ spec:
 	})
 
 	t.Run("GvisorRunsRunc", func(t *testing.T) {
+		deleteRC(t, "gvisor")
+		deleteRC(t, "kata")
 		fake := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor"}, Handler: "runc"}
 		if _, err := rcs.Create(ctx, fake, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create RuntimeClass gvisor (handler runc): %v", err)
 		}
-		msg := waitRefused("a pod naming gvisor (handler runc) refused", ptr("gvisor"),
+		msg := waitRefused(t, "a pod naming gvisor (handler runc) refused", ptr("gvisor"),
 			"spec.runtimeClassName: RuntimeClass 'gvisor' has handler 'runc', which is not a sandbox")
 		t.Logf("refused: %s", msg)
 		// Nor is it written as a default: the pod without a class is refused too.
-		waitRefused("a pod without a class refused", nil,
+		waitRefused(t, "a pod without a class refused", nil,
 			"'gvisor' has handler 'runc'", "no RuntimeClass of gvisor, kata")
 		// Reported as misconfigured.
 		c.WaitFor(t, 10*time.Second, "the misconfigured class in the metrics", func(ctx context.Context) (bool, error) {
@@ -141,7 +145,7 @@ spec:
 		if findLogLine(c.LogPath("sandbox-guard-webhook"), 0, "misconfigured RuntimeClass", `"runtimeclass":"gvisor"`, `"handler":"runc"`) == nil {
 			t.Fatalf("no log line about the misconfigured class")
 		}
-		deleteRC("gvisor")
+		deleteRC(t, "gvisor")
 	})
 }
 
