@@ -8,6 +8,8 @@ class resolves to another handler, warns about templates whose class is
 missing, and reports misconfigured classes in logs and metrics. Without
 API access it says so once and trusts the policy's names.
 """
+import json
+
 from conftest import check_response, load_fixture, patch_ops, post_review
 from test_extender import wait
 from test_reconciler import api  # noqa: F401 (fixture: fake API server and kubeconfig)
@@ -15,8 +17,8 @@ from test_reconciler import api  # noqa: F401 (fixture: fake API server and kube
 MISCONFIGURED = "sandbox_guard_runtimeclass_misconfigured"
 
 
-def start(start_webhook, tmp_path, ready=True):
-    d = start_webhook("--kubeconfig=" + str(tmp_path / "kubeconfig"))
+def start(start_webhook, tmp_path, ready=True, *extra):
+    d = start_webhook("--kubeconfig=" + str(tmp_path / "kubeconfig"), *extra)
     if ready:
         wait(lambda: d.health("/readyz")[0] == 200, "webhook ready")
     return d
@@ -100,6 +102,22 @@ def test_a_class_named_gvisor_running_runc_is_refused_and_reported(api, start_we
     wait(lambda: review(d, "validate", "pod-hardened-create.json")["allowed"], "allowed")
     assert d.metric(MISCONFIGURED, runtimeclass="gvisor", handler="runc") == 0
     assert d.metric("sandbox_guard_runtimeclasses") == 1
+
+
+def test_a_policy_reload_judges_the_classes_again(api, start_webhook, tmp_path):
+    # A security team that really runs gVisor under a handler named gvisor-prod.
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"runtimeClass": {"allowedHandlers": ["runsc"]}}))
+    api.put_runtimeclass("gvisor", "gvisor-prod")
+    d = start(start_webhook, tmp_path, True, "--policy=" + str(policy))
+    assert not review(d, "validate", "pod-hardened-create.json")["allowed"]
+    assert d.metric(MISCONFIGURED, runtimeclass="gvisor", handler="gvisor-prod") == 1
+    policy.write_text(json.dumps({"runtimeClass": {"allowedHandlers": ["runsc",
+                                                                       "gvisor-prod"]}}))
+    wait(lambda: d.metric(MISCONFIGURED, runtimeclass="gvisor", handler="gvisor-prod") == 0,
+         "the class judged again under the new policy")
+    assert review(d, "validate", "pod-hardened-create.json")["allowed"]
+    assert defaulted_class(d) == "gvisor"
 
 
 def test_a_deleted_class_is_no_longer_defaulted(api, start_webhook, tmp_path):
