@@ -24,6 +24,7 @@ struct wh_runtimes {
 	struct sg_map classes; /* name -> struct rclass */
 	unsigned gen;
 	bool synced;
+	bool listing;	  /* between resync begin and end */
 	bool full_logged; /* WH_RUNTIMES_MAX reached, said once */
 	struct sg_informer *inf;
 	struct wh_policy *const *policy;
@@ -138,6 +139,7 @@ void wh_runtimes_remove(struct wh_runtimes *rt, const char *name)
 void wh_runtimes_resync_begin(struct wh_runtimes *rt)
 {
 	rt->gen++;
+	rt->listing = true;
 }
 
 void wh_runtimes_resync_end(struct wh_runtimes *rt)
@@ -154,6 +156,7 @@ void wh_runtimes_resync_end(struct wh_runtimes *rt)
 		}
 	}
 	rt->synced = true;
+	rt->listing = false;
 }
 
 bool wh_runtimes_synced(const struct wh_runtimes *rt)
@@ -333,9 +336,10 @@ int wh_runtimes_metrics(struct wh_runtimes *rt, struct sg_metrics *m)
 
 /* --- informer glue ------------------------------------------------------ */
 
+/* Audits under the current policy; during a (re)list only once, at its end. */
 static void audit_current(struct wh_runtimes *rt)
 {
-	if (rt->policy && *rt->policy && rt->synced)
+	if (rt->policy && *rt->policy && rt->synced && !rt->listing)
 		wh_runtimes_audit(rt, wh_policy_rules(*rt->policy, NULL));
 }
 
