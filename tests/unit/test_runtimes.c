@@ -380,3 +380,22 @@ Test(runtimes, templates_are_warned_not_refused_about_missing_classes)
 	wh_runtimes_free(none);
 	wh_runtimes_free(some);
 }
+
+Test(runtimes, the_cache_is_capped_but_known_classes_still_update)
+{
+	struct wh_runtimes *rt = wh_runtimes_new();
+	char name[32];
+
+	for (int i = 0; i < WH_RUNTIMES_MAX; i++) {
+		snprintf(name, sizeof(name), "class-%d", i);
+		cr_assert_eq(wh_runtimes_put(rt, name, "runsc"), 0, "%s", name);
+	}
+	cr_assert_eq(wh_runtimes_put(rt, "one-too-many", "runsc"), -ENOSPC);
+	cr_assert_null(wh_runtimes_handler(rt, "one-too-many"));
+	cr_assert_eq(wh_runtimes_put(rt, "class-0", "runc"), 0);
+	cr_assert_str_eq(wh_runtimes_handler(rt, "class-0"), "runc");
+	wh_runtimes_remove(rt, "class-1");
+	cr_assert_eq(wh_runtimes_put(rt, "one-too-many", "runsc"), 0);
+	cr_assert_eq(wh_runtimes_count(rt), WH_RUNTIMES_MAX);
+	wh_runtimes_free(rt);
+}
