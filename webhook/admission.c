@@ -33,13 +33,18 @@ static bool is(const char *a, const char *b)
 }
 
 /* Checks a Sandbox's or SandboxTemplate's pod template. */
-static void check_template(const struct wh_rules *r, enum wh_holder holder, const cJSON *obj,
-			   struct wh_violations *out)
+static void check_template(const struct wh_rules *r, const struct wh_runtimes *rt,
+			   enum wh_holder holder, const cJSON *obj, struct wh_violations *out,
+			   struct wh_violations *notes)
 {
 	const cJSON *pt = sg_json_get(sg_json_get(obj, "spec"), "podTemplate");
 	const cJSON *meta = sg_json_get(pt, "metadata");
-	struct wh_podcheck pc = {
-		.rules = r, .holder = holder, .where = "spec.podTemplate.spec", .meta = meta};
+	struct wh_podcheck pc = {.rules = r,
+				 .holder = holder,
+				 .where = "spec.podTemplate.spec",
+				 .meta = meta,
+				 .runtimes = rt,
+				 .notes = notes};
 
 	if (!cJSON_IsObject(pt)) {
 		wh_violation(out, "spec.podTemplate is missing or not an object");
@@ -117,13 +122,14 @@ static void check_claim(const struct wh_rules *r, const cJSON *obj, struct wh_vi
 	}
 }
 
-static void check_pod(const struct wh_rules *r, const cJSON *pod, bool create,
-		      struct wh_violations *out)
+static void check_pod(const struct wh_rules *r, const struct wh_runtimes *rt, const cJSON *pod,
+		      bool create, struct wh_violations *out)
 {
 	struct wh_podcheck pc = {.rules = r,
 				 .holder = WH_HOLDER_POD,
 				 .where = "spec",
-				 .meta = sg_json_get(pod, "metadata")};
+				 .meta = sg_json_get(pod, "metadata"),
+				 .runtimes = rt};
 
 	wh_check_podspec(&pc, sg_json_get(pod, "spec"), out);
 	/* The label is stamped at CREATE; a pod that predates us may lack it. */
@@ -135,7 +141,8 @@ struct ctx {
 	const struct wh_policy *p;
 	const struct wh_rules *r;
 	const char *ns;
-	struct wh_violations *notes; /* advice, never enforced; NULL when checking oldObject */
+	struct wh_violations *notes;  /* advice, never enforced; NULL when checking oldObject */
+	const struct wh_runtimes *rt; /* the cluster's RuntimeClasses, or NULL */
 };
 
 /*
@@ -295,14 +302,14 @@ static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *ob
 {
 	switch (kind) {
 	case WH_KIND_POD:
-		check_pod(c->r, obj, create, out);
+		check_pod(c->r, c->rt, obj, create, out);
 		break;
 	case WH_KIND_SANDBOX:
-		check_template(c->r, WH_HOLDER_SANDBOX, obj, out);
+		check_template(c->r, c->rt, WH_HOLDER_SANDBOX, obj, out, c->notes);
 		check_volume_claim_templates(c->r, sg_json_get(obj, "spec"), out);
 		break;
 	case WH_KIND_TEMPLATE:
-		check_template(c->r, WH_HOLDER_TEMPLATE, obj, out);
+		check_template(c->r, c->rt, WH_HOLDER_TEMPLATE, obj, out, c->notes);
 		check_template_network(c, obj, out);
 		check_volume_claim_templates(c->r, sg_json_get(obj, "spec"), out);
 		note_template_claim_policies(c->r, sg_json_get(obj, "spec"), c->notes);
@@ -322,13 +329,14 @@ static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *ob
  * Fills now with the violations this request introduces, and kept with
  * those the old object already had (reported, not enforced).
  */
-static void validate(const struct wh_policy *p, const struct wh_rules *r,
-		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
-		     struct wh_violations *kept, struct wh_violations *notes)
+static void validate(const struct wh_policy *p, const struct wh_runtimes *rt,
+		     const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+		     struct wh_violations *now, struct wh_violations *kept,
+		     struct wh_violations *notes)
 {
 	bool create = is(rv->operation, "CREATE");
 	const cJSON *obj = rv->object, *old = rv->old_object;
-	struct ctx c = {p, r, rv->ns, notes}, c_old = {p, r, rv->ns, NULL};
+	struct ctx c = {p, r, rv->ns, notes, rt}, c_old = {p, r, rv->ns, NULL, rt};
 
 	if (kind == WH_KIND_OTHER)
 		return;
@@ -487,9 +495,9 @@ static const char *decide(const struct wh_rules *r, const struct wh_review *rv, 
 	return "allowed";
 }
 
-static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
-			  const struct wh_review *rv, enum wh_kind kind, struct wh_patch *patch,
-			  struct answer *a)
+static const char *mutate(const struct wh_policy *p, const struct wh_runtimes *rt,
+			  const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+			  struct wh_patch *patch, struct answer *a)
 {
 	struct wh_violations notes;
 
@@ -502,7 +510,7 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 					 rv->object, patch, &notes);
 	} else if (is(rv->operation, "CREATE") && !rv->subresource[0] &&
 		   wh_is_sandbox_pod(rv->object)) {
-		wh_mutate_pod(p, r, rv->object, patch);
+		wh_mutate_pod_rt(p, r, rt, rv->object, patch);
 	} else if (is(rv->operation, "UPDATE") && is(rv->subresource, "ephemeralcontainers") &&
 		   (wh_is_sandbox_pod(rv->object) || wh_is_sandbox_pod(rv->old_object))) {
 		wh_mutate_ephemeral(r, rv->object, rv->old_object, patch);
@@ -526,8 +534,9 @@ static const char *mutate(const struct wh_policy *p, const struct wh_rules *r,
 	return "patched";
 }
 
-static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
-		 struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res)
+static int admit(const struct wh_policy *p, const struct wh_runtimes *rt, enum wh_endpoint ep,
+		 const char *body, size_t len, struct sg_arena *arena, struct sg_buf *out,
+		 struct wh_outcome *res)
 {
 	struct wh_violations now, kept, notes;
 	struct answer a;
@@ -569,10 +578,10 @@ static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *bod
 	} else if (wh_policy_exempt(p, rv.ns, rv.username, rv.groups)) {
 		res->decision = "exempt";
 	} else if (ep == WH_MUTATE) {
-		res->decision = mutate(p, r, &rv, kind, &patch, &a);
+		res->decision = mutate(p, rt, r, &rv, kind, &patch, &a);
 		res->patch_ops = patch.nops;
 	} else {
-		validate(p, r, &rv, kind, &now, &kept, &notes);
+		validate(p, rt, r, &rv, kind, &now, &kept, &notes);
 		res->violations = (int)(now.n + now.dropped);
 		res->decision = decide(r, &rv, kind, &now, &kept, &notes, &a);
 	}
@@ -593,10 +602,17 @@ static int admit(const struct wh_policy *p, enum wh_endpoint ep, const char *bod
 int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
 	     struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res)
 {
+	return wh_admit_rt(p, NULL, ep, body, len, arena, out, res);
+}
+
+int wh_admit_rt(const struct wh_policy *p, const struct wh_runtimes *rt, enum wh_endpoint ep,
+		const char *body, size_t len, struct sg_arena *arena, struct sg_buf *out,
+		struct wh_outcome *res)
+{
 	int status;
 
 	sg_json_arena_begin(arena);
-	status = admit(p, ep, body, len, arena, out, res);
+	status = admit(p, rt, ep, body, len, arena, out, res);
 	if (status == 400 && arena->exhausted) {
 		sg_buf_reset(out);
 		sg_buf_printf(out, "invalid AdmissionReview: more than %zu MiB of JSON structure\n",

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "policy.h"
+#include "runtimes.h"
 #include "sg_arena.h"
 #include "sg_buf.h"
 
@@ -40,6 +41,14 @@ struct wh_outcome {
  */
 int wh_admit(const struct wh_policy *p, enum wh_endpoint ep, const char *body, size_t len,
 	     struct sg_arena *arena, struct sg_buf *out, struct wh_outcome *res);
+
+/*
+ * The same, deciding with the cluster's RuntimeClasses (runtimes.h); rt
+ * NULL trusts the policy's names, which is what wh_admit does.
+ */
+int wh_admit_rt(const struct wh_policy *p, const struct wh_runtimes *rt, enum wh_endpoint ep,
+		const char *body, size_t len, struct sg_arena *arena, struct sg_buf *out,
+		struct wh_outcome *res);
 
 /* The arena a caller of wh_admit should make: 64 KiB kept, 64 MiB at most per review. */
 #define WH_ARENA_CHUNK (64u << 10)

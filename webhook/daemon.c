@@ -9,6 +9,7 @@
 #include "admission.h"
 #include "policy.h"
 #include "reconcile.h"
+#include "runtimes.h"
 #include "sg_kube.h"
 #include "sg_buf.h"
 #include "sg_daemon.h"
@@ -38,8 +39,9 @@ struct webhook {
 	struct event *delay; /* the shutdown delay */
 	struct sg_kube *kube;
 	struct wh_reconciler *reconciler;
-	struct sg_buf out;     /* reused for every response */
-	struct sg_arena arena; /* the review being answered */
+	struct wh_runtimes *runtimes; /* NULL without API access: policy names trusted */
+	struct sg_buf out;	      /* reused for every response */
+	struct sg_arena arena;	      /* the review being answered */
 	bool draining;
 };
 
@@ -85,7 +87,8 @@ static void review(struct sg_request *r, struct webhook *w, enum wh_endpoint ep)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sg_buf_reset(&w->out);
-	status = wh_admit(w->policy, ep, r->body, r->body_len, &w->arena, &w->out, &res);
+	status = wh_admit_rt(w->policy, w->runtimes, ep, r->body, r->body_len, &w->arena, &w->out,
+			     &res);
 	sg_reply(r, status, status == 200 ? "application/json" : "text/plain; charset=utf-8",
 		 w->out.data, w->out.len);
 	took = seconds_since(&t0);
@@ -145,6 +148,14 @@ static bool ready(void *arg, const char **why)
 		*why = "policy or certificate not loaded";
 		return false;
 	}
+	/*
+	 * Until the RuntimeClasses are listed every Sandbox pod would be
+	 * refused (its class cannot be checked), so take no traffic yet.
+	 */
+	if (w->runtimes && !wh_runtimes_synced(w->runtimes)) {
+		*why = "RuntimeClasses not listed yet";
+		return false;
+	}
 	return true;
 }
 
@@ -172,6 +183,7 @@ static void policy_changed(void *arg)
 	count_reload(w, "ok");
 	sg_log_info("policy reloaded from '%s'", w->cfg->common.policy_path);
 	wh_reconciler_policy_changed(w->reconciler);
+	wh_runtimes_policy_changed(w->runtimes);
 }
 
 static void health_drained(void *arg)
@@ -268,6 +280,42 @@ static int setup_metrics(struct webhook *w)
 	return 0;
 }
 
+/*
+ * API access: --kubeconfig, else the in-cluster service account. With it
+ * the webhook watches RuntimeClasses (runtimes.h); without it (a
+ * development run, most tests) it trusts the policy's class names, as it
+ * says once here. The network reconciler cannot work without it.
+ */
+static int start_api(struct webhook *w, char **cause)
+{
+	const struct wh_config *c = w->cfg;
+	struct sg_kube_config kc;
+	char *why = NULL;
+
+	if (sg_kube_config_load(c->common.kubeconfig, &kc, &why) != 0) {
+		if (c->reconcile || c->common.kubeconfig) {
+			*cause = why;
+			return -1;
+		}
+		sg_log_warn("no API access (%s): RuntimeClasses are not watched; the policy's "
+			    "runtimeClass names are trusted to exist and to be sandboxes",
+			    why);
+		free(why);
+		return 0;
+	}
+	w->kube = sg_kube_new(w->base, &kc, cause);
+	sg_log_info("API server %s (%s): watching RuntimeClasses", kc.server, kc.source);
+	sg_kube_config_release(&kc);
+	if (!w->kube)
+		return -1;
+	w->runtimes = wh_runtimes_new();
+	if (!w->runtimes || wh_runtimes_metrics(w->runtimes, w->metrics) != 0) {
+		*cause = strdup("out of memory setting up the RuntimeClass cache");
+		return -1;
+	}
+	return wh_runtimes_watch(w->runtimes, w->kube, &w->policy, cause);
+}
+
 static int start(void *arg, struct event_base *base, char **cause)
 {
 	struct webhook *w = arg;
@@ -318,17 +366,11 @@ static int start(void *arg, struct event_base *base, char **cause)
 	w->health = sg_health_new(w->base, c->common.health_listen, w->metrics, ready, w, cause);
 	if (!w->health)
 		return -1;
+	if (start_api(w, cause) != 0)
+		return -1;
 	if (c->reconcile) {
-		struct sg_kube_config kc;
-
-		if (sg_kube_config_load(c->common.kubeconfig, &kc, cause))
-			return -1;
-		w->kube = sg_kube_new(w->base, &kc, cause);
-		sg_log_info("network reconciler on: API server %s (%s)%s", kc.server, kc.source,
+		sg_log_info("network reconciler on%s",
 			    c->network_gc ? ", unused policies deleted" : "");
-		sg_kube_config_release(&kc);
-		if (!w->kube)
-			return -1;
 		w->reconciler =
 			wh_reconciler_new(w->kube, &w->policy, w->metrics, c->network_gc, cause);
 		if (!w->reconciler)
@@ -357,6 +399,7 @@ static void stop(void *arg)
 	struct webhook *w = arg;
 
 	wh_reconciler_free(w->reconciler);
+	wh_runtimes_free(w->runtimes);
 	sg_kube_free(w->kube);
 	sg_server_free(w->https);
 	sg_server_free(w->health);

@@ -36,7 +36,9 @@ static const char usage[] =
 	"  --network-reconciler       keep sandbox-guard's NetworkPolicy in every namespace with\n"
 	"                             sandbox pods (needs API access; docs/network.md)\n"
 	"  --network-gc               with it, delete that policy where no pod uses it any more\n"
-	"  --kubeconfig=FILE          API access for the reconciler (default: in-cluster)\n"
+	"  --kubeconfig=FILE          API access (default: in-cluster, if there): to watch\n"
+	"                             RuntimeClasses and for the reconciler; without any,\n"
+	"                             the policy's RuntimeClass names are trusted\n"
 	"  --log-level=LEVEL          debug, info, warn or error (default info)\n"
 	"  --check-policy=FILE        check a policy file, print the problem if any, and exit\n"
 	"  --print-default-policy     print the built-in policy and exit\n"
@@ -121,9 +123,8 @@ int main(int argc, char **argv)
 	sg_log_set_component("webhook");
 	if ((rc = sg_flags_parse(&prog, &c.common, &c, argc, argv)) >= 0)
 		return rc;
-	if ((c.network_gc || c.common.kubeconfig) && !c.reconcile) {
-		fprintf(stderr, "sandbox-guard-webhook: --network-gc and --kubeconfig need "
-				"--network-reconciler\n");
+	if (c.network_gc && !c.reconcile) {
+		fprintf(stderr, "sandbox-guard-webhook: --network-gc needs --network-reconciler\n");
 		return 2;
 	}
 	if (!c.common.tls_cert || !c.common.tls_key) {

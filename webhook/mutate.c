@@ -345,6 +345,14 @@ static void size_empty_dirs(const struct wh_rules *r, const cJSON *spec, struct 
 void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const cJSON *pod,
 		   struct wh_patch *patch)
 {
+	wh_mutate_pod_rt(pol, r, NULL, pod, patch);
+}
+
+void wh_mutate_pod_rt(const struct wh_policy *pol, const struct wh_rules *r,
+		      const struct wh_runtimes *rt, const cJSON *pod, struct wh_patch *patch)
+{
+	const char *def;
+	char why[WH_RUNTIME_WHY_MAX];
 	const cJSON *spec = sg_json_obj(pod, "spec"), *labels;
 	const char *rc, *os, *sched;
 	bool windows;
@@ -355,10 +363,10 @@ void wh_mutate_pod(const struct wh_policy *pol, const struct wh_rules *r, const 
 	wh_path_init(&p);
 	wh_path_key(&p, "spec");
 	rc = sg_json_str(spec, "runtimeClassName");
-	if ((!rc || !rc[0]) && r->runtime_default) {
+	if ((!rc || !rc[0]) && (def = wh_runtime_choose(r, rt, why, sizeof(why)))) {
 		wh_path_child(&q, &p, "runtimeClassName");
-		wh_patch_add_str(patch, &q, r->runtime_default);
-		rc = r->runtime_default;
+		wh_patch_add_str(patch, &q, def);
+		rc = def;
 	}
 	if (r->no_token && sg_json_unset(spec, "automountServiceAccountToken")) {
 		wh_path_child(&q, &p, "automountServiceAccountToken");

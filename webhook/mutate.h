@@ -20,11 +20,21 @@
 
 #include "patch.h"
 #include "policy.h"
+#include "runtimes.h"
 #include "violations.h"
 
 /* Writes the ops that bring a new Sandbox pod to the policy's defaults. */
 void wh_mutate_pod(const struct wh_policy *p, const struct wh_rules *r, const cJSON *pod,
 		   struct wh_patch *patch);
+
+/*
+ * The same, with the cluster's RuntimeClasses (NULL: trust the policy's
+ * names): an unset runtimeClassName gets the first preferred class that
+ * exists with a sandbox handler, or stays unset when there is none (the
+ * validating webhook then refuses the pod, saying what the cluster lacks).
+ */
+void wh_mutate_pod_rt(const struct wh_policy *p, const struct wh_rules *r,
+		      const struct wh_runtimes *rt, const cJSON *pod, struct wh_patch *patch);
 
 /*
  * On the pods/ephemeralcontainers subresource: hardens the ephemeral

@@ -311,6 +311,36 @@ static void check_volumes(const struct wh_podcheck *c, const cJSON *spec, struct
 	}
 }
 
+/*
+ * What the cluster's RuntimeClasses say about the class a pod or template
+ * names (rc), or about the default a template's pods would get (rc NULL):
+ * on a pod a problem is a violation, on a template only a note, since the
+ * cluster may change before the template makes a pod. A template is not
+ * warned about while the classes are still being listed.
+ */
+static void check_runtime_in_cluster(const struct wh_podcheck *c, const char *rc,
+				     struct wh_violations *out)
+{
+	char why[WH_RUNTIME_WHY_MAX];
+	bool pod = c->holder == WH_HOLDER_POD;
+
+	if (!c->runtimes)
+		return;
+	if (rc) {
+		if (wh_runtime_check(c->rules, c->runtimes, rc, why, sizeof(why)))
+			return;
+	} else if (wh_runtime_choose(c->rules, c->runtimes, why, sizeof(why)) || !why[0]) {
+		return;
+	}
+	if (pod)
+		wh_violation(out, "%s.runtimeClassName: %s", c->where, why);
+	else if (c->notes && wh_runtimes_synced(c->runtimes))
+		wh_violation(c->notes,
+			     "%s.runtimeClassName%s: %s; pods made from it will be refused "
+			     "until this is fixed",
+			     c->where, rc ? "" : " (left to the default)", why);
+}
+
 static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 			    struct wh_violations *out)
 {
@@ -327,9 +357,23 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 			wh_violation(out,
 				     "%s.runtimeClassName is '%.64s'; use a sandboxed runtime: %s",
 				     c->where, rc, allowed);
+		else
+			check_runtime_in_cluster(c, rc, out);
 	} else if (!deferred(c) || !r->runtime_default) {
-		wh_violation(out, "%s.runtimeClassName is not set; set it to one of: %s", c->where,
-			     allowed);
+		char why[WH_RUNTIME_WHY_MAX];
+
+		/*
+		 * On a pod this usually means the mutating webhook found no class
+		 * to default to: then say what the cluster lacks.
+		 */
+		if (c->holder == WH_HOLDER_POD && r->runtime_default && c->runtimes &&
+		    !wh_runtime_choose(r, c->runtimes, why, sizeof(why)) && why[0])
+			wh_violation(out, "%s.runtimeClassName is not set: %s", c->where, why);
+		else
+			wh_violation(out, "%s.runtimeClassName is not set; set it to one of: %s",
+				     c->where, allowed);
+	} else {
+		check_runtime_in_cluster(c, NULL, out);
 	}
 	for (const char *const *h = host_ns; *h; h++)
 		if (sg_json_true(spec, *h))

@@ -27,6 +27,7 @@
 #include <cjson/cJSON.h>
 
 #include "policy.h"
+#include "runtimes.h"
 #include "violations.h"
 
 /* What holds the pod spec being checked. */
@@ -41,6 +42,14 @@ struct wh_podcheck {
 	enum wh_holder holder;
 	const char *where; /* prefix of paths in messages: "spec", "spec.podTemplate.spec" */
 	const cJSON *meta; /* the pod's (or template's) metadata, for annotations; may be NULL */
+	/*
+	 * The cluster's RuntimeClasses (runtimes.h), or NULL to trust the
+	 * policy's names. On a pod, a class that does not exist or is not a
+	 * sandbox is a violation; on a template it is a note (a warning) in
+	 * notes, when notes is not NULL.
+	 */
+	const struct wh_runtimes *runtimes;
+	struct wh_violations *notes;
 };
 
 /* Adds a violation for each broken rule in spec (a PodSpec object; NULL is itself one). */

@@ -34,6 +34,19 @@
 	"\"2001::/32\", \"2002::/16\", \"fc00::/7\", \"fe80::/10\"]}}]}"
 
 /*
+ * RuntimeClass handlers that are sandboxes: gVisor's runsc (and "gvisor",
+ * the handler of GKE Sandbox's class), "kata" (a plain containerd runtime
+ * entry, and AKS pod sandboxing), and the kata-<hypervisor> handlers that
+ * kata-deploy configures and names its RuntimeClasses after.
+ */
+#define WH_DEFAULT_HANDLERS                                                                        \
+	"\"runsc\", \"gvisor\", \"kata\", \"kata-qemu\", \"kata-clh\",\n"                          \
+	"                        \"kata-cloud-hypervisor\", \"kata-fc\", \"kata-dragonball\",\n"   \
+	"                        \"kata-stratovirt\", \"kata-qemu-tdx\", \"kata-qemu-snp\",\n"     \
+	"                        \"kata-qemu-sev\", \"kata-qemu-se\", \"kata-qemu-coco-dev\",\n"   \
+	"                        \"kata-qemu-nvidia-gpu\", \"kata-remote\""
+
+/*
  * The built-in default: gVisor by default, Kata variants allowed, every
  * hardening default on, enforce, network envelope and profile "default"
  * as above. A policy file starts from these values: a field it leaves out
@@ -44,10 +57,12 @@ const char wh_default_policy_json[] =
 	"  \"mode\": \"enforce\",\n"
 	"  \"mutate\": true,\n"
 	"  \"runtimeClass\": {\n"
-	"    \"default\": \"gvisor\",\n"
+	"    \"default\": [\"gvisor\", \"kata\", \"kata-qemu\", \"kata-clh\", \"kata-fc\",\n"
+	"                \"kata-vm-isolation\"],\n"
 	"    \"allowed\": [\"gvisor\", \"kata\", \"kata-qemu\", \"kata-clh\", \"kata-fc\",\n"
 	"                \"kata-vm-isolation\"],\n"
-	"    \"scheduling\": {}\n"
+	"    \"scheduling\": {},\n"
+	"    \"allowedHandlers\": [" WH_DEFAULT_HANDLERS "]\n"
 	"  },\n"
 	"  \"hardening\": {\n"
 	"    \"disableServiceAccountToken\": true,\n"
@@ -243,6 +258,59 @@ static int get_str_array(const cJSON *obj, const char *key, const char *where, c
 	}
 	*out = it;
 	return 0;
+}
+
+/*
+ * runtimeClass.default: one name (as before the list existed), or an
+ * ordered list of names, the first that exists in the cluster winning.
+ * "" and [] both switch defaulting off.
+ */
+static int get_runtime_prefs(const cJSON *rc, const char *where, struct wh_rules *r, char **cause)
+{
+	const cJSON *it = sg_json_get(rc, "default"), *e;
+
+	if (!it)
+		return 0;
+	r->nruntime_prefs = 0;
+	r->runtime_default = NULL;
+	if (cJSON_IsString(it)) {
+		if (it->valuestring[0])
+			r->runtime_prefs[r->nruntime_prefs++] = it->valuestring;
+	} else if (cJSON_IsArray(it)) {
+		cJSON_ArrayForEach(e, it)
+		{
+			if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
+				return sg_failf(cause,
+						"%s.default must hold only non-empty strings",
+						where);
+			if (r->nruntime_prefs == WH_RUNTIME_PREFS_MAX)
+				return sg_failf(cause, "%s.default names more than %d classes",
+						where, WH_RUNTIME_PREFS_MAX);
+			for (size_t i = 0; i < r->nruntime_prefs; i++)
+				if (strcmp(r->runtime_prefs[i], e->valuestring) == 0)
+					return sg_failf(cause, "%s.default names '%s' twice", where,
+							e->valuestring);
+			r->runtime_prefs[r->nruntime_prefs++] = e->valuestring;
+		}
+	} else {
+		return sg_failf(cause,
+				"%s.default must be a RuntimeClass name or a list of them, "
+				"in order of preference",
+				where);
+	}
+	if (r->nruntime_prefs)
+		r->runtime_default = r->runtime_prefs[0];
+	return 0;
+}
+
+/* RuntimeClass handlers are DNS-1123 labels: at most 63 of [a-z0-9-], alphanumeric ends. */
+static bool valid_dns_label(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 63 && isalnum((unsigned char)s[0]) &&
+	       isalnum((unsigned char)s[n - 1]) &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
 static int parse_mode(const cJSON *obj, const char *where, enum wh_mode *mode, char **cause)
@@ -461,8 +529,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	static const char *const ns_keys[] = {
 		"mode",		 "mutate",  "runtimeClass", "hardening", "allowedVolumeTypes",
 		"schedulerName", "network", "resources",    NULL};
-	static const char *const rc_top[] = {"default", "allowed", "scheduling", NULL};
-	static const char *const rc_ns[] = {"default", "allowed", NULL};
+	static const char *const rc_top[] = {"default", "allowed", "scheduling", "allowedHandlers",
+					     NULL};
+	static const char *const rc_ns[] = {"default", "allowed", "allowedHandlers", NULL};
 	static const char *const hard_keys[] = {
 		"disableServiceAccountToken",  "disableServiceLinks", "seccompRuntimeDefault",
 		"disallowPrivilegeEscalation", "dropAllCapabilities", "runAsNonRoot",
@@ -486,8 +555,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	if (rc) {
 		snprintf(w, sizeof(w), "%s.runtimeClass", where);
 		if (only_keys(rc, w, top ? rc_top : rc_ns, cause) ||
-		    get_str(rc, "default", w, &r->runtime_default, cause) ||
-		    get_str_array(rc, "allowed", w, &r->runtime_allowed, cause))
+		    get_runtime_prefs(rc, w, r, cause) ||
+		    get_str_array(rc, "allowed", w, &r->runtime_allowed, cause) ||
+		    get_str_array(rc, "allowedHandlers", w, &r->runtime_handlers, cause))
 			return -EINVAL;
 		if (top && sg_json_get(rc, "scheduling")) {
 			snprintf(w, sizeof(w), "%s.runtimeClass.scheduling", where);
@@ -582,12 +652,25 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 				"%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
 				where, it->valuestring);
 	}
-	if (r->runtime_default && r->runtime_default[0] &&
-	    !wh_in_list(r->runtime_allowed, r->runtime_default)) {
+	for (size_t i = 0; i < r->nruntime_prefs; i++) {
+		if (wh_in_list(r->runtime_allowed, r->runtime_prefs[i]))
+			continue;
 		wh_list_text(r->runtime_allowed, list, sizeof(list));
 		return sg_failf(cause,
 				"%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
-				where, r->runtime_default, list);
+				where, r->runtime_prefs[i], list);
+	}
+	if (sg_json_count(r->runtime_handlers) == 0)
+		return sg_failf(cause,
+				"%s: runtimeClass.allowedHandlers must name at least one handler",
+				where);
+	cJSON_ArrayForEach(it, r->runtime_handlers)
+	{
+		if (!valid_dns_label(it->valuestring))
+			return sg_failf(cause,
+					"%s: runtimeClass.allowedHandlers: '%s' is not a valid "
+					"RuntimeClass handler (a DNS label)",
+					where, it->valuestring);
 	}
 	if (r->scheduler_name && r->scheduler_name[0] && !valid_dns_subdomain(r->scheduler_name))
 		return sg_failf(cause, "%s: schedulerName '%s' is not a valid scheduler name",

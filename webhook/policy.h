@@ -29,6 +29,8 @@
 /* The identity the upstream agent-sandbox manifests give the controller. */
 #define WH_DEFAULT_CONTROLLER_USER                                                                 \
 	"system:serviceaccount:agent-sandbox-system:agent-sandbox-controller"
+/* Most entries in runtimeClass.default (a preference list). */
+#define WH_RUNTIME_PREFS_MAX 16
 /* Largest policy file accepted. */
 #define WH_POLICY_MAX_SIZE (1u << 20)
 
@@ -55,7 +57,7 @@ struct wh_limit {
 struct wh_rules {
 	enum wh_mode mode;
 	bool mutate;
-	const char *runtime_default;   /* NULL: do not default */
+	const char *runtime_default;   /* first preference; NULL: do not default */
 	const cJSON *runtime_allowed;  /* array of strings, never empty */
 	bool no_token;		       /* automountServiceAccountToken must be false */
 	bool no_service_links;	       /* enableServiceLinks must be false */
@@ -71,6 +73,13 @@ struct wh_rules {
 	struct wh_netrules envelope;   /* the most rules for sandbox pods may allow */
 	bool allow_unmanaged; /* SandboxTemplates may be networkPolicyManagement: Unmanaged */
 	bool every_policy;    /* refuse NetworkPolicies beyond the envelope, never scope them */
+	/*
+	 * runtimeClass.default as an ordered preference list (a single string
+	 * is a list of one); runtime_default above is its first entry.
+	 */
+	const char *runtime_prefs[WH_RUNTIME_PREFS_MAX];
+	size_t nruntime_prefs;
+	const cJSON *runtime_handlers; /* runtimeClass.allowedHandlers, never empty */
 	bool user_namespaces; /* hostUsers must be false (pods get their own user namespace) */
 	struct wh_limit limits[WH_RES_COUNT]; /* per container (init and regular) */
 	struct wh_limit empty_dir;	      /* sizeLimit of every emptyDir volume */

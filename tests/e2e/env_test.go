@@ -45,6 +45,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -303,15 +304,37 @@ func (e *env) waitWebhookActive(ctx context.Context) error {
 
 func ptr[T any](v T) *T { return &v }
 
-func createRuntimeClasses(ctx context.Context, c *harness.Cluster) error {
-	rcs := []*nodev1.RuntimeClass{
+// sharedRuntimeClasses are the RuntimeClasses every scenario runs with: the
+// webhook defaults sandbox pods only to classes that exist (gvisor first)
+// and refuses classes whose handler is not a sandbox, so these must be
+// there.
+func sharedRuntimeClasses() []*nodev1.RuntimeClass {
+	return []*nodev1.RuntimeClass{
 		{ObjectMeta: metav1.ObjectMeta{Name: "gvisor"}, Handler: "runsc", Overhead: &nodev1.Overhead{PodFixed: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "kata"}, Handler: "kata"},
 		{ObjectMeta: metav1.ObjectMeta{Name: "runc"}, Handler: "runc"},
 	}
-	for _, rc := range rcs {
-		if _, err := c.Client.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{}); err != nil {
+}
+
+// createRuntimeClasses makes sure the shared RuntimeClasses exist as
+// specified: missing ones are created, ones with another handler (which
+// is immutable) are replaced. A test that changes them calls it again.
+func createRuntimeClasses(ctx context.Context, c *harness.Cluster) error {
+	rcs := c.Client.NodeV1().RuntimeClasses()
+	for _, rc := range sharedRuntimeClasses() {
+		cur, err := rcs.Get(ctx, rc.Name, metav1.GetOptions{})
+		if err == nil && cur.Handler == rc.Handler {
+			continue
+		}
+		if err == nil {
+			if err := rcs.Delete(ctx, rc.Name, metav1.DeleteOptions{}); err != nil {
+				return fmt.Errorf("delete RuntimeClass %s: %w", rc.Name, err)
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get RuntimeClass %s: %w", rc.Name, err)
+		}
+		if _, err := rcs.Create(ctx, rc, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create RuntimeClass %s: %w", rc.Name, err)
 		}
 	}

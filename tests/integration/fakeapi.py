@@ -1,7 +1,8 @@
 """A fake Kubernetes API server for the extender's integration tests.
 
 It serves what sandbox-guard-extender uses, the way kube-apiserver does:
-paged lists (limit/continue) of pods (with a label selector) and nodes, and
+paged lists (limit/continue) of pods (with a label selector), nodes and
+RuntimeClasses (node.k8s.io/v1, cluster-scoped), and
 watch streams (chunked, one JSON event per line) from a resourceVersion,
 with bookmarks, "410 Gone" for a resourceVersion that has been compacted
 (as an HTTP status or as an ERROR event), bearer tokens that can be rotated
@@ -21,7 +22,7 @@ class FakeAPI:
     def __init__(self, certs_dir=None, token="token-1"):
         self.lock = threading.Condition()
         self.rv = 100
-        kinds = ("pods", "nodes", "networkpolicies")
+        kinds = ("pods", "nodes", "networkpolicies", "runtimeclasses")
         self.objects = {k: {} for k in kinds}     # kind -> key -> object
         self.events = {k: [] for k in kinds}      # (rv, type, object)
         self.compacted = {k: 0 for k in kinds}    # events at or below are gone
@@ -124,6 +125,16 @@ class FakeAPI:
         etype = "MODIFIED" if key in self.objects["nodes"] else "ADDED"
         self._emit("nodes", etype, node)
 
+    def put_runtimeclass(self, name, handler):
+        etype = "MODIFIED" if name in self.objects["runtimeclasses"] else "ADDED"
+        self._emit("runtimeclasses", etype, runtimeclass(name, handler))
+
+    def delete_runtimeclass(self, name):
+        with self.lock:
+            cur = copy.deepcopy(self.objects["runtimeclasses"].get(name))
+        if cur:
+            self._emit("runtimeclasses", "DELETED", cur)
+
     def _cut(self):
         """Ends every open watch and waits until they are gone (call with the lock)."""
         self.generation += 1
@@ -179,6 +190,8 @@ class FakeAPI:
             kind = "nodes"
         elif url.path == "/apis/networking.k8s.io/v1/networkpolicies":
             kind = "networkpolicies"
+        elif url.path == "/apis/node.k8s.io/v1/runtimeclasses":
+            kind = "runtimeclasses"
         else:
             return self.status(h, 404, "NotFound")
         if q.get("watch") in ("1", "true"):
@@ -268,7 +281,8 @@ class FakeAPI:
         meta = {"resourceVersion": str(rv)}
         if limit and start + limit < len(items):
             meta["continue"] = "%d:%d%s" % (start + limit, rv, self.continue_pad)
-        body = json.dumps({"kind": {"pods": "PodList", "nodes": "NodeList"}.get(
+        body = json.dumps({"kind": {"pods": "PodList", "nodes": "NodeList",
+                                    "runtimeclasses": "RuntimeClassList"}.get(
                                kind, "NetworkPolicyList"),
                            "apiVersion": "v1", "metadata": meta, "items": page}).encode()
         h.send_response(200)
@@ -337,7 +351,8 @@ class FakeAPI:
                 if self.bookmarks and q.get("allowWatchBookmarks") == "true" and \
                         time.time() - last_bookmark > 1.0:
                     send({"type": "BOOKMARK", "object": {
-                        "kind": {"pods": "Pod", "nodes": "Node"}.get(kind, "NetworkPolicy"),
+                        "kind": {"pods": "Pod", "nodes": "Node",
+                                 "runtimeclasses": "RuntimeClass"}.get(kind, "NetworkPolicy"),
                         "apiVersion": "v1",
                         "metadata": {"resourceVersion": str(max(pos, cur_rv))}}})
                     pos = max(pos, cur_rv)
@@ -380,3 +395,8 @@ def node(name, labels=None):
             "metadata": {"name": name, "labels": dict({"kubernetes.io/hostname": name},
                                                       **(labels or {}))},
             "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}}}
+
+
+def runtimeclass(name, handler):
+    return {"kind": "RuntimeClass", "apiVersion": "node.k8s.io/v1",
+            "metadata": {"name": name}, "handler": handler}

@@ -577,7 +577,9 @@ def test_default_policy_passes_its_own_check(tmp_path):
     out = subprocess.run([binary("sandbox-guard-webhook"), "--print-default-policy"],
                          capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
-    assert doc["runtimeClass"]["default"] == "gvisor"
+    assert doc["runtimeClass"]["default"][0] == "gvisor"
+    assert "runsc" in doc["runtimeClass"]["allowedHandlers"]
+    assert "runc" not in doc["runtimeClass"]["allowedHandlers"]
     assert doc["runtimeClass"]["allowed"] == ["gvisor", "kata", "kata-qemu", "kata-clh",
                                               "kata-fc", "kata-vm-isolation"]
     assert doc["mode"] == "enforce"

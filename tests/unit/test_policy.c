@@ -299,3 +299,74 @@ Test(policy, load_reports_missing_and_oversized_files)
 	free(big);
 	unlink(path);
 }
+
+Test(policy, runtime_default_is_a_preference_list_or_one_name)
+{
+	char *cause;
+	struct wh_policy *list =
+		parse("{\"runtimeClass\":{\"default\":[\"kata\",\"gvisor\"]},"
+		      "\"namespaces\":{\"one\":{\"runtimeClass\":{\"default\":"
+		      "\"kata-fc\"}},\"off\":{\"runtimeClass\":{\"default\":[]}}}}",
+		      &cause);
+	struct wh_policy *def = parse("{}", &cause);
+	const struct wh_rules *r;
+
+	cr_assert_not_null(list, "%s", cause);
+	r = wh_policy_rules(list, NULL);
+	cr_assert_eq(r->nruntime_prefs, 2);
+	cr_assert_str_eq(r->runtime_prefs[0], "kata");
+	cr_assert_str_eq(r->runtime_prefs[1], "gvisor");
+	cr_assert_str_eq(r->runtime_default, "kata");
+	r = wh_policy_rules(list, "one");
+	cr_assert_eq(r->nruntime_prefs, 1);
+	cr_assert_str_eq(r->runtime_default, "kata-fc");
+	r = wh_policy_rules(list, "off");
+	cr_assert_eq(r->nruntime_prefs, 0);
+	cr_assert_null(r->runtime_default);
+	/* The built-in default prefers gVisor, then the Kata classes it allows. */
+	r = wh_policy_rules(def, NULL);
+	cr_assert_eq(r->nruntime_prefs, 6);
+	cr_assert_str_eq(r->runtime_prefs[0], "gvisor");
+	cr_assert_str_eq(r->runtime_prefs[1], "kata");
+	cr_assert(wh_in_list(r->runtime_handlers, "runsc"));
+	cr_assert(wh_in_list(r->runtime_handlers, "kata-qemu"));
+	cr_assert_not(wh_in_list(r->runtime_handlers, "runc"));
+	wh_policy_free(list);
+	wh_policy_free(def);
+}
+
+Test(policy, runtime_preferences_and_handlers_are_checked)
+{
+	expect_error("{\"runtimeClass\":{\"default\":[\"gvisor\",\"runc\"]}}",
+		     "runtimeClass.default 'runc' is not in runtimeClass.allowed");
+	expect_error("{\"runtimeClass\":{\"default\":[\"gvisor\",\"gvisor\"]}}",
+		     "names 'gvisor' twice");
+	expect_error("{\"runtimeClass\":{\"default\":[\"gvisor\",\"\"]}}",
+		     "must hold only non-empty strings");
+	expect_error("{\"runtimeClass\":{\"default\":7}}", "or a list of them");
+	expect_error("{\"runtimeClass\":{\"allowedHandlers\":[]}}",
+		     "allowedHandlers must name at least one handler");
+	expect_error("{\"runtimeClass\":{\"allowedHandlers\":[\"Runsc\"]}}",
+		     "'Runsc' is not a valid RuntimeClass handler");
+	expect_error("{\"runtimeClass\":{\"allowedHandlers\":\"runsc\"}}", "array of strings");
+	expect_error("{\"runtimeClass\":{\"preference\":[\"gvisor\"]}}",
+		     "unknown field 'preference'");
+	expect_error("{\"namespaces\":{\"a\":{\"runtimeClass\":{\"allowedHandlers\":[\"a.b\"]}}}}",
+		     "policy.namespaces.a: runtimeClass.allowedHandlers: 'a.b'");
+}
+
+Test(policy, allowed_handlers_are_set_per_namespace)
+{
+	char *cause;
+	struct wh_policy *p = parse("{\"runtimeClass\":{\"allowedHandlers\":[\"runsc\"]},"
+				    "\"namespaces\":{\"vm\":{\"runtimeClass\":{"
+				    "\"allowedHandlers\":[\"kata-qemu\"]}}}}",
+				    &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert(wh_in_list(wh_policy_rules(p, NULL)->runtime_handlers, "runsc"));
+	cr_assert_not(wh_in_list(wh_policy_rules(p, NULL)->runtime_handlers, "kata-qemu"));
+	cr_assert(wh_in_list(wh_policy_rules(p, "vm")->runtime_handlers, "kata-qemu"));
+	cr_assert_not(wh_in_list(wh_policy_rules(p, "vm")->runtime_handlers, "runsc"));
+	wh_policy_free(p);
+}
