@@ -453,6 +453,20 @@ static void check_pod_level(const struct wh_podcheck *c, const cJSON *spec,
 	check_volumes(c, spec, out);
 }
 
+/*
+ * Pod annotations that reach the sandbox runtime and change its own
+ * configuration: Kata honours io.katacontainers.* keys that its node
+ * configuration enables (hypervisor, kernel parameters, shared file
+ * system), and runsc takes dev.gvisor.flag.<flag> as a command-line flag
+ * when started with --allow-flag-override (network=host among them);
+ * dev.gvisor.internal.* is for the shim alone. Whether a node honours
+ * them is the node's configuration, so refuse them here, whatever it is.
+ * gVisor's dev.gvisor.spec.mount.* hints only describe how volumes are
+ * shared inside the sandbox, and stay allowed.
+ */
+static const char *const runtime_override_prefixes[] = {"io.katacontainers.", "dev.gvisor.flag.",
+							"dev.gvisor.internal.", NULL};
+
 void wh_check_annotations(const cJSON *annotations, const char *where, struct wh_violations *out)
 {
 	static const char prefix[] = "container.apparmor.security.beta.kubernetes.io/";
@@ -464,6 +478,13 @@ void wh_check_annotations(const cJSON *annotations, const char *where, struct wh
 		    strcasecmp(it->valuestring, "unconfined") == 0)
 			wh_violation(out, "%s%sannotation %.128s is unconfined; remove it",
 				     where ? where : "", where ? ": " : "", it->string);
+		for (const char *const *p = runtime_override_prefixes; *p; p++)
+			if (strncmp(it->string, *p, strlen(*p)) == 0)
+				wh_violation(out,
+					     "%s%sannotation %.128s would override the sandbox "
+					     "runtime's own configuration; remove it (runtime "
+					     "settings belong in the node's runtime configuration)",
+					     where ? where : "", where ? ": " : "", it->string);
 	}
 }
 

@@ -74,7 +74,9 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 /*
  * Checks annotations that will land on a sandbox pod (the pod's own, or a
  * SandboxClaim's additionalPodMetadata.annotations) for an AppArmor
- * profile of "unconfined". where, if not NULL, prefixes the messages.
+ * profile of "unconfined" and for keys that override the sandbox runtime's
+ * configuration (Kata's io.katacontainers.*, gVisor's dev.gvisor.flag.*
+ * and dev.gvisor.internal.*). where, if not NULL, prefixes the messages.
  */
 void wh_check_annotations(const cJSON *annotations, const char *where, struct wh_violations *out);
 

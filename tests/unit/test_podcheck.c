@@ -450,3 +450,38 @@ Test(podcheck, violation_list_is_capped)
 	cr_assert_eq(v.dropped, 5);
 	wh_violations_release(&v);
 }
+
+static size_t annotation_violations(const char *annotations_json, const char *needle)
+{
+	struct wh_violations v;
+	cJSON *a = parse_or_die(annotations_json);
+	size_t hits = 0;
+
+	wh_violations_init(&v);
+	wh_check_annotations(a, "metadata.annotations", &v);
+	for (size_t i = 0; i < v.n; i++)
+		if (strstr(v.items[i], needle))
+			hits++;
+	cr_assert_eq(hits, v.n, "unexpected: %s", v.n ? v.items[0] : "");
+	wh_violations_release(&v);
+	cJSON_Delete(a);
+	return hits;
+}
+
+Test(podcheck, runtime_override_annotations_are_refused)
+{
+	cr_assert_eq(annotation_violations("{\"dev.gvisor.flag.network\":\"host\"}",
+					   "dev.gvisor.flag.network would override the sandbox "
+					   "runtime's own configuration"),
+		     1);
+	cr_assert_eq(annotation_violations("{\"dev.gvisor.internal.x\":\"1\","
+					   "\"io.katacontainers.config.hypervisor.kernel_params\":"
+					   "\"init=/bin/sh\"}",
+					   "would override the sandbox runtime"),
+		     2);
+	/* Mount hints and ordinary annotations pass. */
+	cr_assert_eq(annotation_violations("{\"dev.gvisor.spec.mount.data.share\":\"pod\","
+					   "\"team\":\"a\",\"io.katacontainers\":\"x\"}",
+					   "override"),
+		     0);
+}
