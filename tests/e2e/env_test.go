@@ -271,7 +271,8 @@ func (e *env) waitWebhookActive(ctx context.Context) error {
 			Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}}},
 	}
 	return e.c.WaitForE(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
-		out, err := e.c.Client.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		// As the agent-sandbox controller: its agents.x-k8s.io/ labels are its own.
+		out, err := e.c.ControllerClient.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			return false, err
 		}
