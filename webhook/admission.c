@@ -1,5 +1,6 @@
 #include "admission.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,12 +202,14 @@ static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *ob
 }
 
 /*
- * Fills now with the violations this request introduces, and kept with
- * those the old object already had (reported, not enforced).
+ * The checks of the object itself, whoever sends it: fills now with the
+ * violations this request introduces, and kept with those the old object
+ * already had (reported, not enforced).
  */
-static void validate(const struct wh_policy *p, const struct wh_rules *r,
-		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
-		     struct wh_violations *kept, struct wh_violations *notes)
+static void validate_object(const struct wh_policy *p, const struct wh_rules *r,
+			    const struct wh_review *rv, enum wh_kind kind,
+			    struct wh_violations *now, struct wh_violations *kept,
+			    struct wh_violations *notes)
 {
 	bool create = is(rv->operation, "CREATE");
 	const cJSON *obj = rv->object, *old = rv->old_object;
@@ -263,6 +266,151 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 		if (kind == WH_KIND_POD)
 			wh_check_labels_kept(wh_labels(old), wh_labels(obj), now);
 	}
+}
+
+static bool reserved_label(const char *key)
+{
+	return strncmp(key, AS_LABEL_PREFIX, strlen(AS_LABEL_PREFIX)) == 0 ||
+	       strncmp(key, AS_EXT_LABEL_PREFIX, strlen(AS_EXT_LABEL_PREFIX)) == 0;
+}
+
+/* The one reserved label a tenant may write: adoptable=true, at creation. */
+static bool tenant_adoptable(const cJSON *label)
+{
+	return strcmp(label->string, AS_LABEL_ADOPTABLE) == 0 && cJSON_IsString(label) &&
+	       strcmp(label->valuestring, "true") == 0;
+}
+
+/*
+ * agent-sandbox's own pod labels (agents.x-k8s.io/ and
+ * extensions.agents.x-k8s.io/) say which Sandbox, template and warm pool a
+ * pod belongs to, and others act on them: the extender counts warm pods of
+ * a template by them, a template's NetworkPolicy selects its pods by them,
+ * a Sandbox's Service selects its pod by sandbox-name-hash, and the
+ * controller adopts an unowned pod whose name-hash matches. A pod that
+ * carries another pool's or sandbox's marks impersonates it, so only the
+ * controller (agentSandbox.controllerUsers) may add, change or remove
+ * them, on any pod and through any endpoint that takes labels (pods/status
+ * does). The exception is the adoption path agent-sandbox offers to
+ * users: a pod created with agents.x-k8s.io/adoptable=true, which the
+ * controller then adopts with its own identity.
+ */
+/* Label changes named in one violation, cut short (with a count) past its room. */
+struct label_list {
+	char text[144]; /* with the rest of a violation, well under its 512 bytes */
+	size_t len;
+	int n, more;
+};
+
+static void label_list_add(struct label_list *ll, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void label_list_add(struct label_list *ll, const char *fmt, ...)
+{
+	char item[200];
+	size_t need;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(item, sizeof(item), fmt, ap);
+	va_end(ap);
+	need = strlen(item) + (ll->n ? 2 : 0);
+	if (ll->more || ll->len + need >= sizeof(ll->text)) {
+		ll->more++;
+		return;
+	}
+	snprintf(ll->text + ll->len, sizeof(ll->text) - ll->len, "%s%s", ll->n ? ", " : "", item);
+	ll->len += need;
+	ll->n++;
+}
+
+static const char *label_list_more(const struct label_list *ll, char *buf, size_t n)
+{
+	if (ll->more)
+		snprintf(buf, n, " and %d more", ll->more);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+static void check_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
+				  bool create, struct wh_violations *out)
+{
+	const cJSON *now = wh_labels(rv->object), *old = create ? NULL : wh_labels(rv->old_object);
+	const char *user = rv->username[0] ? rv->username : "(no user name)";
+	struct label_list ll = {0};
+	const cJSON *l;
+	char more[32];
+
+	if (!rv->object || wh_policy_is_controller(p, rv->username))
+		return;
+	cJSON_ArrayForEach(l, now)
+	{
+		const cJSON *was = sg_json_get(old, l->string);
+		const char *v = cJSON_IsString(l) ? l->valuestring : "";
+
+		if (!reserved_label(l->string))
+			continue;
+		if (create) {
+			if (!tenant_adoptable(l))
+				label_list_add(&ll, "%.100s", l->string);
+		} else if (!was) {
+			label_list_add(&ll, "%.100s=%.63s was added", l->string, v);
+		} else if (!cJSON_IsString(was) || !cJSON_IsString(l) ||
+			   strcmp(was->valuestring, l->valuestring) != 0) {
+			label_list_add(&ll, "%.100s was changed from '%.63s'", l->string,
+				       cJSON_IsString(was) ? was->valuestring : "");
+		}
+	}
+	cJSON_ArrayForEach(l, old)
+	{
+		if (!reserved_label(l->string) || sg_json_get(now, l->string))
+			continue;
+		/* wh_check_labels_kept reports these two on a Sandbox pod already. */
+		if (wh_is_sandbox_pod(rv->old_object) &&
+		    (strcmp(l->string, AS_LABEL_NAME_HASH) == 0 ||
+		     strcmp(l->string, AS_LABEL_TEMPLATE) == 0))
+			continue;
+		label_list_add(&ll, "%.100s=%.63s was removed", l->string,
+			       cJSON_IsString(l) ? l->valuestring : "");
+	}
+	if (ll.n == 0)
+		return;
+	if (create)
+		wh_violation(
+			out,
+			"metadata.labels: %s%s %s reserved for the agent-sandbox controller, "
+			"and '%.80s' is not one of agentSandbox.controllerUsers; remove %s "
+			"(create sandboxes through a Sandbox, SandboxClaim or SandboxWarmPool; "
+			"a pod for adoption may carry agents.x-k8s.io/adoptable=true alone)",
+			ll.text, label_list_more(&ll, more, sizeof(more)),
+			ll.n + ll.more > 1 ? "are" : "is", user,
+			ll.n + ll.more > 1 ? "them" : "it");
+	else
+		wh_violation(out,
+			     "metadata.labels: %s%s; labels under agents.x-k8s.io/ are the "
+			     "agent-sandbox controller's, and '%.80s' is not one of "
+			     "agentSandbox.controllerUsers; leave %s as %s",
+			     ll.text, label_list_more(&ll, more, sizeof(more)), user,
+			     ll.n + ll.more > 1 ? "them" : "it",
+			     ll.n + ll.more > 1 ? "they were" : "it was");
+}
+
+/*
+ * Fills now with the violations this request introduces, and kept with
+ * those the old object already had (reported, not enforced). Who asks
+ * matters only for pods: their reserved labels.
+ */
+static void validate(const struct wh_policy *p, const struct wh_rules *r,
+		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
+		     struct wh_violations *kept, struct wh_violations *notes)
+{
+	bool create = is(rv->operation, "CREATE");
+
+	validate_object(p, r, rv, kind, now, kept, notes);
+	if (kind != WH_KIND_POD)
+		return;
+	check_reserved_labels(p, rv, create, now);
 }
 
 static void object_name(const struct wh_review *rv, char *out, size_t n)

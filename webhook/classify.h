@@ -25,6 +25,9 @@
 #define AS_LABEL_TEMPLATE  "agents.x-k8s.io/sandbox-template-ref-hash"
 #define AS_LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
 #define AS_LABEL_ADOPTABLE "agents.x-k8s.io/adoptable"
+/* Label prefixes agent-sandbox reserves for itself on the pods it manages. */
+#define AS_LABEL_PREFIX	    "agents.x-k8s.io/"
+#define AS_EXT_LABEL_PREFIX "extensions.agents.x-k8s.io/"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,
