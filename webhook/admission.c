@@ -33,6 +33,27 @@ static bool is(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/*
+ * A pod with spec.nodeName is bound at creation: the scheduler never sees
+ * it, and so neither do the extender's filters (closed nodes, where the
+ * runtime is available, per-node caps). agent-sandbox copies a Sandbox's
+ * (and through it a SandboxTemplate's) podTemplate into the pod it
+ * creates, so the field is refused where the tenant writes it.
+ */
+static void check_template_node_name(const cJSON *spec, struct wh_violations *out)
+{
+	const char *node = sg_json_str(spec, "nodeName");
+
+	if (node && node[0])
+		wh_violation(
+			out,
+			"spec.podTemplate.spec.nodeName is '%.253s': it would bind the sandbox "
+			"pod without the scheduler and sandbox-guard's placement checks; "
+			"remove it (to choose nodes use a nodeSelector on "
+			"kubernetes.io/hostname, or node affinity)",
+			node);
+}
+
 /* Checks a Sandbox's or SandboxTemplate's pod template. */
 static void check_template(const struct wh_rules *r, enum wh_holder holder, const cJSON *obj,
 			   struct wh_violations *out)
@@ -49,6 +70,7 @@ static void check_template(const struct wh_rules *r, enum wh_holder holder, cons
 	wh_check_podspec(&pc, sg_json_get(pt, "spec"), out);
 	wh_check_profile_label(r, sg_json_obj(meta, "labels"), false,
 			       "spec.podTemplate.metadata.labels", out);
+	check_template_node_name(sg_json_get(pt, "spec"), out);
 }
 
 static void check_claim(const cJSON *obj, struct wh_violations *out)
@@ -397,9 +419,31 @@ static void check_reserved_labels(const struct wh_policy *p, const struct wh_rev
 }
 
 /*
+ * spec.nodeName on a new Sandbox pod binds it without the scheduler, and so
+ * without the extender's filters (closed nodes, runtime availability,
+ * per-node caps). The agent-sandbox controller never sets it; another
+ * identity setting it is going around placement. Bound pods carry it too,
+ * so only CREATE is judged (the API server forbids changing it later).
+ */
+static void check_node_name(const struct wh_policy *p, const struct wh_review *rv,
+			    struct wh_violations *out)
+{
+	const char *node = sg_json_str(sg_json_get(rv->object, "spec"), "nodeName");
+
+	if (!node || !node[0] || !wh_is_sandbox_pod(rv->object) ||
+	    wh_policy_is_controller(p, rv->username))
+		return;
+	wh_violation(out,
+		     "spec.nodeName is '%.253s': a sandbox pod must go through the scheduler "
+		     "and sandbox-guard's placement checks; remove it (to choose nodes use a "
+		     "nodeSelector on kubernetes.io/hostname, or node affinity)",
+		     node);
+}
+
+/*
  * Fills now with the violations this request introduces, and kept with
  * those the old object already had (reported, not enforced). Who asks
- * matters only for pods: their reserved labels.
+ * matters only for pods: their reserved labels and spec.nodeName.
  */
 static void validate(const struct wh_policy *p, const struct wh_rules *r,
 		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
@@ -411,6 +455,8 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 	if (kind != WH_KIND_POD)
 		return;
 	check_reserved_labels(p, rv, create, now);
+	if (create && !rv->subresource[0])
+		check_node_name(p, rv, now);
 }
 
 static void object_name(const struct wh_review *rv, char *out, size_t n)
