@@ -355,17 +355,16 @@ static const char *label_list_more(const struct label_list *ll, char *buf, size_
 	return buf;
 }
 
-static void check_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
-				  bool create, struct wh_violations *out)
+/*
+ * Adds to ll the reserved labels of now that are new or changed since old
+ * (every one, at CREATE), and with removals those of old that are gone. A
+ * pod's CREATE may carry adoptable=true (pod true).
+ */
+static void reserved_changes(const cJSON *now, const cJSON *old, bool create, bool pod,
+			     bool removals, const cJSON *old_obj, struct label_list *ll)
 {
-	const cJSON *now = wh_labels(rv->object), *old = create ? NULL : wh_labels(rv->old_object);
-	const char *user = rv->username[0] ? rv->username : "(no user name)";
-	struct label_list ll = {0};
 	const cJSON *l;
-	char more[32];
 
-	if (!rv->object || wh_policy_is_controller(p, rv->username))
-		return;
 	cJSON_ArrayForEach(l, now)
 	{
 		const cJSON *was = sg_json_get(old, l->string);
@@ -374,48 +373,103 @@ static void check_reserved_labels(const struct wh_policy *p, const struct wh_rev
 		if (!reserved_label(l->string))
 			continue;
 		if (create) {
-			if (!tenant_adoptable(l))
-				label_list_add(&ll, "%.100s", l->string);
+			if (!pod || !tenant_adoptable(l))
+				label_list_add(ll, "%.100s", l->string);
 		} else if (!was) {
-			label_list_add(&ll, "%.100s=%.63s was added", l->string, v);
+			label_list_add(ll, "%.100s=%.63s was added", l->string, v);
 		} else if (!cJSON_IsString(was) || !cJSON_IsString(l) ||
 			   strcmp(was->valuestring, l->valuestring) != 0) {
-			label_list_add(&ll, "%.100s was changed from '%.63s'", l->string,
+			label_list_add(ll, "%.100s was changed from '%.63s'", l->string,
 				       cJSON_IsString(was) ? was->valuestring : "");
 		}
 	}
+	if (!removals)
+		return;
 	cJSON_ArrayForEach(l, old)
 	{
 		if (!reserved_label(l->string) || sg_json_get(now, l->string))
 			continue;
 		/* wh_check_labels_kept reports these two on a Sandbox pod already. */
-		if (wh_is_sandbox_pod(rv->old_object) &&
-		    (strcmp(l->string, AS_LABEL_NAME_HASH) == 0 ||
-		     strcmp(l->string, AS_LABEL_TEMPLATE) == 0))
+		if (wh_is_sandbox_pod(old_obj) && (strcmp(l->string, AS_LABEL_NAME_HASH) == 0 ||
+						   strcmp(l->string, AS_LABEL_TEMPLATE) == 0))
 			continue;
-		label_list_add(&ll, "%.100s=%.63s was removed", l->string,
+		label_list_add(ll, "%.100s=%.63s was removed", l->string,
 			       cJSON_IsString(l) ? l->valuestring : "");
 	}
-	if (ll.n == 0)
+}
+
+/* One violation for the reserved labels in ll, at where; hint ends a CREATE's. */
+static void reserved_violation(const struct label_list *ll, const char *where, bool create,
+			       const char *user, const char *hint, struct wh_violations *out)
+{
+	bool many = ll->n + ll->more > 1;
+	char more[32];
+
+	if (ll->n == 0)
 		return;
 	if (create)
+		wh_violation(out,
+			     "%s: %s%s %s reserved for the agent-sandbox controller, and '%.80s' "
+			     "is not one of agentSandbox.controllerUsers; remove %s (%s)",
+			     where, ll->text, label_list_more(ll, more, sizeof(more)),
+			     many ? "are" : "is", user, many ? "them" : "it", hint);
+	else
 		wh_violation(
 			out,
-			"metadata.labels: %s%s %s reserved for the agent-sandbox controller, "
-			"and '%.80s' is not one of agentSandbox.controllerUsers; remove %s "
-			"(create sandboxes through a Sandbox, SandboxClaim or SandboxWarmPool; "
-			"a pod for adoption may carry agents.x-k8s.io/adoptable=true alone)",
-			ll.text, label_list_more(&ll, more, sizeof(more)),
-			ll.n + ll.more > 1 ? "are" : "is", user,
-			ll.n + ll.more > 1 ? "them" : "it");
-	else
-		wh_violation(out,
-			     "metadata.labels: %s%s; labels under agents.x-k8s.io/ are the "
-			     "agent-sandbox controller's, and '%.80s' is not one of "
-			     "agentSandbox.controllerUsers; leave %s as %s",
-			     ll.text, label_list_more(&ll, more, sizeof(more)), user,
-			     ll.n + ll.more > 1 ? "them" : "it",
-			     ll.n + ll.more > 1 ? "they were" : "it was");
+			"%s: %s%s; labels under agents.x-k8s.io/ are the agent-sandbox "
+			"controller's, and '%.80s' is not one of agentSandbox.controllerUsers; "
+			"leave %s as %s",
+			where, ll->text, label_list_more(ll, more, sizeof(more)), user,
+			many ? "them" : "it", many ? "they were" : "it was");
+}
+
+static void check_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
+				  bool create, struct wh_violations *out)
+{
+	const char *user = rv->username[0] ? rv->username : "(no user name)";
+	struct label_list ll = {0};
+
+	if (!rv->object || wh_policy_is_controller(p, rv->username))
+		return;
+	reserved_changes(wh_labels(rv->object), create ? NULL : wh_labels(rv->old_object), create,
+			 true, true, rv->old_object, &ll);
+	reserved_violation(&ll, "metadata.labels", create, user,
+			   "create sandboxes through a Sandbox, SandboxClaim or SandboxWarmPool; a "
+			   "pod for adoption may carry agents.x-k8s.io/adoptable=true alone",
+			   out);
+}
+
+/*
+ * The controller copies a Sandbox's warm-pool-sandbox and
+ * sandbox-template-ref-hash labels into its pod when the Sandbox's
+ * controller owner is a SandboxWarmPool or SandboxClaim (an ownerReference
+ * anyone may write), so a tenant's Sandbox could have the controller
+ * create a pod in another pool's or template's name. Reserved labels on a
+ * Sandbox, and on its pod template, are the controller's to add or change
+ * too. Removals are not judged here: they impersonate nothing, and a
+ * tenant's full replace of a Sandbox the controller labelled would trip
+ * on them.
+ */
+static void check_sandbox_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
+					  bool create, struct wh_violations *out)
+{
+	const char *user = rv->username[0] ? rv->username : "(no user name)";
+	const cJSON *pt = sg_json_get(sg_json_get(rv->object, "spec"), "podTemplate");
+	const cJSON *old_pt = sg_json_get(sg_json_get(rv->old_object, "spec"), "podTemplate");
+	struct label_list ll = {0}, tl = {0};
+
+	if (!rv->object || wh_policy_is_controller(p, rv->username))
+		return;
+	reserved_changes(wh_labels(rv->object), create ? NULL : wh_labels(rv->old_object), create,
+			 false, false, NULL, &ll);
+	reserved_violation(&ll, "metadata.labels", create, user,
+			   "the controller copies them into the Sandbox's pod, where they "
+			   "would claim another warm pool or template",
+			   out);
+	reserved_changes(wh_labels(pt), create ? NULL : wh_labels(old_pt), create, false, false,
+			 NULL, &tl);
+	reserved_violation(&tl, "spec.podTemplate.metadata.labels", create, user,
+			   "they are the controller's to set on the pod", out);
 }
 
 /*
@@ -443,7 +497,7 @@ static void check_node_name(const struct wh_policy *p, const struct wh_review *r
 /*
  * Fills now with the violations this request introduces, and kept with
  * those the old object already had (reported, not enforced). Who asks
- * matters only for pods: their reserved labels and spec.nodeName.
+ * matters for reserved labels (pods, Sandboxes) and a pod's spec.nodeName.
  */
 static void validate(const struct wh_policy *p, const struct wh_rules *r,
 		     const struct wh_review *rv, enum wh_kind kind, struct wh_violations *now,
@@ -452,6 +506,8 @@ static void validate(const struct wh_policy *p, const struct wh_rules *r,
 	bool create = is(rv->operation, "CREATE");
 
 	validate_object(p, r, rv, kind, now, kept, notes);
+	if (kind == WH_KIND_SANDBOX)
+		check_sandbox_reserved_labels(p, rv, create, now);
 	if (kind != WH_KIND_POD)
 		return;
 	check_reserved_labels(p, rv, create, now);

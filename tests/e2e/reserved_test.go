@@ -38,7 +38,7 @@ func TestReservedLabels(t *testing.T) {
 	}
 
 	mustCreate(t, c, plainTemplate, "plain", ns)
-	mustCreate(t, c, warmPool, "pool", ns, 1, "plain")
+	pool := mustCreate(t, c, warmPool, "pool", ns, 1, "plain")
 	warm := waitWarmPods(t, c, ns, harness.LabelWarmPoolSandbox, 1, 2*time.Minute)[0]
 	assertHardened(t, &warm, "gvisor")
 	copied := map[string]string{}
@@ -80,6 +80,45 @@ func TestReservedLabels(t *testing.T) {
 		}
 		if len(pods) != 1 || pods[0].UID != warm.UID {
 			t.Fatalf("pods with the template's label: %d, want only the controller's warm pod %s", len(pods), warm.Name)
+		}
+	})
+
+	// The controller copies a Sandbox's warm-pool and template labels into
+	// its pod when a SandboxWarmPool is the Sandbox's controller owner, an
+	// ownerReference anyone may write: refused at the Sandbox.
+	t.Run("LaunderedThroughSandbox", func(t *testing.T) {
+		_, err := c.Create(ctx, harness.MustObject(t, fmt.Sprintf(`
+apiVersion: agents.x-k8s.io/v1beta1
+kind: Sandbox
+metadata:
+  name: laundered
+  namespace: %s
+  labels:
+    %s: "%s"
+    %s: "%s"
+  ownerReferences:
+  - apiVersion: extensions.agents.x-k8s.io/v1beta1
+    kind: SandboxWarmPool
+    name: pool
+    uid: %s
+    controller: true
+spec:
+  podTemplate:
+    spec:
+      automountServiceAccountToken: false
+      containers:
+      - name: main
+        image: registry.k8s.io/pause:3.10
+`, ns, harness.LabelWarmPoolSandbox, copied[harness.LabelWarmPoolSandbox],
+			harness.LabelTemplateRefHash, copied[harness.LabelTemplateRefHash], pool.GetUID())))
+		if err == nil {
+			t.Fatalf("a Sandbox owned by pool %s and carrying its labels was created", pool.GetName())
+		}
+		requireContains(t, "create laundering Sandbox", err.Error(),
+			`"agent-sandbox.validate.sandbox-guard.io" denied the request`,
+			"are reserved for the agent-sandbox controller", "claim another warm pool or template")
+		if _, err := c.Client.CoreV1().Pods(ns).Get(ctx, "laundered", metav1.GetOptions{}); err == nil {
+			t.Fatalf("the controller made a pod for the refused Sandbox")
 		}
 	})
 
