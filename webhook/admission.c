@@ -356,6 +356,16 @@ static const char *label_list_more(const struct label_list *ll, char *buf, size_
 }
 
 /*
+ * wh_check_labels_kept already reports a change or removal of these two on
+ * a Sandbox pod: one message is enough.
+ */
+static bool kept_elsewhere(const char *key, const cJSON *old_obj)
+{
+	return wh_is_sandbox_pod(old_obj) &&
+	       (strcmp(key, AS_LABEL_NAME_HASH) == 0 || strcmp(key, AS_LABEL_TEMPLATE) == 0);
+}
+
+/*
  * Adds to ll the reserved labels of now that are new or changed since old
  * (every one, at CREATE), and with removals those of old that are gone. A
  * pod's CREATE may carry adoptable=true (pod true).
@@ -377,8 +387,9 @@ static void reserved_changes(const cJSON *now, const cJSON *old, bool create, bo
 				label_list_add(ll, "%.100s", l->string);
 		} else if (!was) {
 			label_list_add(ll, "%.100s=%.63s was added", l->string, v);
-		} else if (!cJSON_IsString(was) || !cJSON_IsString(l) ||
-			   strcmp(was->valuestring, l->valuestring) != 0) {
+		} else if ((!cJSON_IsString(was) || !cJSON_IsString(l) ||
+			    strcmp(was->valuestring, l->valuestring) != 0) &&
+			   !kept_elsewhere(l->string, old_obj)) {
 			label_list_add(ll, "%.100s was changed from '%.63s'", l->string,
 				       cJSON_IsString(was) ? was->valuestring : "");
 		}
@@ -387,11 +398,8 @@ static void reserved_changes(const cJSON *now, const cJSON *old, bool create, bo
 		return;
 	cJSON_ArrayForEach(l, old)
 	{
-		if (!reserved_label(l->string) || sg_json_get(now, l->string))
-			continue;
-		/* wh_check_labels_kept reports these two on a Sandbox pod already. */
-		if (wh_is_sandbox_pod(old_obj) && (strcmp(l->string, AS_LABEL_NAME_HASH) == 0 ||
-						   strcmp(l->string, AS_LABEL_TEMPLATE) == 0))
+		if (!reserved_label(l->string) || sg_json_get(now, l->string) ||
+		    kept_elsewhere(l->string, old_obj))
 			continue;
 		label_list_add(ll, "%.100s=%.63s was removed", l->string,
 			       cJSON_IsString(l) ? l->valuestring : "");
