@@ -1,5 +1,6 @@
 #include "admission.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,27 @@ static bool is(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/*
+ * A pod with spec.nodeName is bound at creation: the scheduler never sees
+ * it, and so neither do the extender's filters (closed nodes, where the
+ * runtime is available, per-node caps). agent-sandbox copies a Sandbox's
+ * (and through it a SandboxTemplate's) podTemplate into the pod it
+ * creates, so the field is refused where the tenant writes it.
+ */
+static void check_template_node_name(const cJSON *spec, struct wh_violations *out)
+{
+	const char *node = sg_json_str(spec, "nodeName");
+
+	if (node && node[0])
+		wh_violation(
+			out,
+			"spec.podTemplate.spec.nodeName is '%.253s': it would bind the sandbox "
+			"pod without the scheduler and sandbox-guard's placement checks; "
+			"remove it (to choose nodes use a nodeSelector on "
+			"kubernetes.io/hostname, or node affinity)",
+			node);
+}
+
 /* Checks a Sandbox's or SandboxTemplate's pod template. */
 static void check_template(const struct wh_rules *r, const struct wh_runtimes *rt,
 			   enum wh_holder holder, const cJSON *obj, struct wh_violations *out,
@@ -53,6 +75,7 @@ static void check_template(const struct wh_rules *r, const struct wh_runtimes *r
 	wh_check_podspec(&pc, sg_json_get(pt, "spec"), out);
 	wh_check_profile_label(r, sg_json_obj(meta, "labels"), false,
 			       "spec.podTemplate.metadata.labels", out);
+	check_template_node_name(sg_json_get(pt, "spec"), out);
 }
 
 /*
@@ -326,13 +349,14 @@ static void check_object(const struct ctx *c, enum wh_kind kind, const cJSON *ob
 }
 
 /*
- * Fills now with the violations this request introduces, and kept with
- * those the old object already had (reported, not enforced).
+ * The checks of the object itself, whoever sends it: fills now with the
+ * violations this request introduces, and kept with those the old object
+ * already had (reported, not enforced).
  */
-static void validate(const struct wh_policy *p, const struct wh_runtimes *rt,
-		     const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
-		     struct wh_violations *now, struct wh_violations *kept,
-		     struct wh_violations *notes)
+static void validate_object(const struct wh_policy *p, const struct wh_runtimes *rt,
+			    const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+			    struct wh_violations *now, struct wh_violations *kept,
+			    struct wh_violations *notes)
 {
 	bool create = is(rv->operation, "CREATE");
 	const cJSON *obj = rv->object, *old = rv->old_object;
@@ -389,6 +413,242 @@ static void validate(const struct wh_policy *p, const struct wh_runtimes *rt,
 		if (kind == WH_KIND_POD)
 			wh_check_labels_kept(wh_labels(old), wh_labels(obj), now);
 	}
+}
+
+static bool reserved_label(const char *key)
+{
+	return strncmp(key, AS_LABEL_PREFIX, strlen(AS_LABEL_PREFIX)) == 0 ||
+	       strncmp(key, AS_EXT_LABEL_PREFIX, strlen(AS_EXT_LABEL_PREFIX)) == 0;
+}
+
+/* The one reserved label a tenant may write: adoptable=true, at creation. */
+static bool tenant_adoptable(const cJSON *label)
+{
+	return strcmp(label->string, AS_LABEL_ADOPTABLE) == 0 && cJSON_IsString(label) &&
+	       strcmp(label->valuestring, "true") == 0;
+}
+
+/*
+ * agent-sandbox's own pod labels (agents.x-k8s.io/ and
+ * extensions.agents.x-k8s.io/) say which Sandbox, template and warm pool a
+ * pod belongs to, and others act on them: the extender counts warm pods of
+ * a template by them, a template's NetworkPolicy selects its pods by them,
+ * a Sandbox's Service selects its pod by sandbox-name-hash, and the
+ * controller adopts an unowned pod whose name-hash matches. A pod that
+ * carries another pool's or sandbox's marks impersonates it, so only the
+ * controller (agentSandbox.controllerUsers) may add, change or remove
+ * them, on any pod and through any endpoint that takes labels (pods/status
+ * does). The exception is the adoption path agent-sandbox offers to
+ * users: a pod created with agents.x-k8s.io/adoptable=true, which the
+ * controller then adopts with its own identity.
+ */
+/* Label changes named in one violation, cut short (with a count) past its room. */
+struct label_list {
+	char text[144]; /* with the rest of a violation, well under its 512 bytes */
+	size_t len;
+	int n, more;
+};
+
+static void label_list_add(struct label_list *ll, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void label_list_add(struct label_list *ll, const char *fmt, ...)
+{
+	char item[200];
+	size_t need;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(item, sizeof(item), fmt, ap);
+	va_end(ap);
+	need = strlen(item) + (ll->n ? 2 : 0);
+	if (ll->more || ll->len + need >= sizeof(ll->text)) {
+		ll->more++;
+		return;
+	}
+	snprintf(ll->text + ll->len, sizeof(ll->text) - ll->len, "%s%s", ll->n ? ", " : "", item);
+	ll->len += need;
+	ll->n++;
+}
+
+static const char *label_list_more(const struct label_list *ll, char *buf, size_t n)
+{
+	if (ll->more)
+		snprintf(buf, n, " and %d more", ll->more);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/*
+ * wh_check_labels_kept already reports a change or removal of the name and
+ * template hashes on a Sandbox pod, and a change (not a removal) of the
+ * claim UID: one message is enough.
+ */
+static bool kept_elsewhere(const char *key, const cJSON *old_obj, bool removal)
+{
+	return wh_is_sandbox_pod(old_obj) &&
+	       (strcmp(key, AS_LABEL_NAME_HASH) == 0 || strcmp(key, AS_LABEL_TEMPLATE) == 0 ||
+		(!removal && strcmp(key, AS_LABEL_CLAIM_UID) == 0));
+}
+
+/*
+ * Adds to ll the reserved labels of now that are new or changed since old
+ * (every one, at CREATE), and with removals those of old that are gone. A
+ * pod's CREATE may carry adoptable=true (pod true).
+ */
+static void reserved_changes(const cJSON *now, const cJSON *old, bool create, bool pod,
+			     bool removals, const cJSON *old_obj, struct label_list *ll)
+{
+	const cJSON *l;
+
+	cJSON_ArrayForEach(l, now)
+	{
+		const cJSON *was = sg_json_get(old, l->string);
+		const char *v = cJSON_IsString(l) ? l->valuestring : "";
+
+		if (!reserved_label(l->string))
+			continue;
+		if (create) {
+			if (!pod || !tenant_adoptable(l))
+				label_list_add(ll, "%.100s", l->string);
+		} else if (!was) {
+			label_list_add(ll, "%.100s=%.63s was added", l->string, v);
+		} else if ((!cJSON_IsString(was) || !cJSON_IsString(l) ||
+			    strcmp(was->valuestring, l->valuestring) != 0) &&
+			   !kept_elsewhere(l->string, old_obj, false)) {
+			label_list_add(ll, "%.100s was changed from '%.63s'", l->string,
+				       cJSON_IsString(was) ? was->valuestring : "");
+		}
+	}
+	if (!removals)
+		return;
+	cJSON_ArrayForEach(l, old)
+	{
+		if (!reserved_label(l->string) || sg_json_get(now, l->string) ||
+		    kept_elsewhere(l->string, old_obj, true))
+			continue;
+		label_list_add(ll, "%.100s=%.63s was removed", l->string,
+			       cJSON_IsString(l) ? l->valuestring : "");
+	}
+}
+
+/* One violation for the reserved labels in ll, at where; hint ends a CREATE's. */
+static void reserved_violation(const struct label_list *ll, const char *where, bool create,
+			       const char *user, const char *hint, struct wh_violations *out)
+{
+	bool many = ll->n + ll->more > 1;
+	char more[32];
+
+	if (ll->n == 0)
+		return;
+	if (create)
+		wh_violation(out,
+			     "%s: %s%s %s reserved for the agent-sandbox controller, and '%.80s' "
+			     "is not one of agentSandbox.controllerUsers; remove %s (%s)",
+			     where, ll->text, label_list_more(ll, more, sizeof(more)),
+			     many ? "are" : "is", user, many ? "them" : "it", hint);
+	else
+		wh_violation(
+			out,
+			"%s: %s%s; labels under agents.x-k8s.io/ are the agent-sandbox "
+			"controller's, and '%.80s' is not one of agentSandbox.controllerUsers; "
+			"leave %s as %s",
+			where, ll->text, label_list_more(ll, more, sizeof(more)), user,
+			many ? "them" : "it", many ? "they were" : "it was");
+}
+
+static void check_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
+				  bool create, struct wh_violations *out)
+{
+	const char *user = rv->username[0] ? rv->username : "(no user name)";
+	struct label_list ll = {0};
+
+	if (!rv->object || wh_policy_is_controller(p, rv->username))
+		return;
+	reserved_changes(wh_labels(rv->object), create ? NULL : wh_labels(rv->old_object), create,
+			 true, true, rv->old_object, &ll);
+	reserved_violation(&ll, "metadata.labels", create, user,
+			   "create sandboxes through a Sandbox, SandboxClaim or SandboxWarmPool; a "
+			   "pod for adoption may carry agents.x-k8s.io/adoptable=true alone",
+			   out);
+}
+
+/*
+ * The controller copies a Sandbox's warm-pool-sandbox and
+ * sandbox-template-ref-hash labels into its pod when the Sandbox's
+ * controller owner is a SandboxWarmPool or SandboxClaim (an ownerReference
+ * anyone may write), so a tenant's Sandbox could have the controller
+ * create a pod in another pool's or template's name. Reserved labels on a
+ * Sandbox, and on its pod template, are the controller's to add or change
+ * too. Removals are not judged here: they impersonate nothing, and a
+ * tenant's full replace of a Sandbox the controller labelled would trip
+ * on them.
+ */
+static void check_sandbox_reserved_labels(const struct wh_policy *p, const struct wh_review *rv,
+					  bool create, struct wh_violations *out)
+{
+	const char *user = rv->username[0] ? rv->username : "(no user name)";
+	const cJSON *pt = sg_json_get(sg_json_get(rv->object, "spec"), "podTemplate");
+	const cJSON *old_pt = sg_json_get(sg_json_get(rv->old_object, "spec"), "podTemplate");
+	struct label_list ll = {0}, tl = {0};
+
+	if (!rv->object || wh_policy_is_controller(p, rv->username))
+		return;
+	reserved_changes(wh_labels(rv->object), create ? NULL : wh_labels(rv->old_object), create,
+			 false, false, NULL, &ll);
+	reserved_violation(&ll, "metadata.labels", create, user,
+			   "the controller copies them into the Sandbox's pod, where they "
+			   "would claim another warm pool or template",
+			   out);
+	reserved_changes(wh_labels(pt), create ? NULL : wh_labels(old_pt), create, false, false,
+			 NULL, &tl);
+	reserved_violation(&tl, "spec.podTemplate.metadata.labels", create, user,
+			   "they are the controller's to set on the pod", out);
+}
+
+/*
+ * spec.nodeName on a new Sandbox pod binds it without the scheduler, and so
+ * without the extender's filters (closed nodes, runtime availability,
+ * per-node caps). The agent-sandbox controller never sets it; another
+ * identity setting it is going around placement. Bound pods carry it too,
+ * so only CREATE is judged (the API server forbids changing it later).
+ */
+static void check_node_name(const struct wh_policy *p, const struct wh_review *rv,
+			    struct wh_violations *out)
+{
+	const char *node = sg_json_str(sg_json_get(rv->object, "spec"), "nodeName");
+
+	if (!node || !node[0] || !wh_is_sandbox_pod(rv->object) ||
+	    wh_policy_is_controller(p, rv->username))
+		return;
+	wh_violation(out,
+		     "spec.nodeName is '%.253s': a sandbox pod must go through the scheduler "
+		     "and sandbox-guard's placement checks; remove it (to choose nodes use a "
+		     "nodeSelector on kubernetes.io/hostname, or node affinity)",
+		     node);
+}
+
+/*
+ * Fills now with the violations this request introduces, and kept with
+ * those the old object already had (reported, not enforced). Who asks
+ * matters for reserved labels (pods, Sandboxes) and a pod's spec.nodeName.
+ */
+static void validate(const struct wh_policy *p, const struct wh_runtimes *rt,
+		     const struct wh_rules *r, const struct wh_review *rv, enum wh_kind kind,
+		     struct wh_violations *now, struct wh_violations *kept,
+		     struct wh_violations *notes)
+{
+	bool create = is(rv->operation, "CREATE");
+
+	validate_object(p, rt, r, rv, kind, now, kept, notes);
+	if (kind == WH_KIND_SANDBOX)
+		check_sandbox_reserved_labels(p, rv, create, now);
+	if (kind != WH_KIND_POD)
+		return;
+	check_reserved_labels(p, rv, create, now);
+	if (create && !rv->subresource[0])
+		check_node_name(p, rv, now);
 }
 
 static void object_name(const struct wh_review *rv, char *out, size_t n)

@@ -33,6 +33,9 @@
  * are dropped) and scrubs it from pods that older releases labelled.
  */
 #define AS_LABEL_CLAIM_UID "agents.x-k8s.io/claim-uid"
+/* Label prefixes agent-sandbox reserves for itself on the pods it manages. */
+#define AS_LABEL_PREFIX	    "agents.x-k8s.io/"
+#define AS_EXT_LABEL_PREFIX "extensions.agents.x-k8s.io/"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,

@@ -86,7 +86,8 @@ func TestBench(t *testing.T) {
 		for i := 0; i < creates+20; i++ {
 			p := pod(fmt.Sprintf("lat-%s-%d", label, i), "not-scheduled")
 			begin := time.Now()
-			if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			// Sandbox pods are the agent-sandbox controller's to create.
+			if _, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 				t.Fatalf("create %s: %v", p.Name, err)
 			}
 			if i >= 20 { // the first 20 warm up connections and caches
@@ -110,7 +111,7 @@ func TestBench(t *testing.T) {
 	throughput := func(exts []harness.Extender) time.Duration {
 		c.StopScheduler()
 		for i := 0; i < backlog; i++ {
-			if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod(fmt.Sprintf("sched-%d", i), ""), metav1.CreateOptions{}); err != nil {
+			if _, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, pod(fmt.Sprintf("sched-%d", i), ""), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}

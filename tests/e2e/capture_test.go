@@ -185,7 +185,7 @@ func TestCaptureFixtures(t *testing.T) {
 	// Wait for the API server to call it.
 	c.WaitFor(t, 30*time.Second, "capture webhook active", func(ctx context.Context) (bool, error) {
 		p := sandboxPodSpec(ns, "probe", nil)
-		_, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		cp.mu.Lock()
 		n := cp.seen["mutate-pod-create.json"]
 		cp.mu.Unlock()

@@ -117,7 +117,7 @@ spec:
 	})
 
 	t.Run("RemoveIsolationLabel/kubectl", func(t *testing.T) {
-		pod, err := c.Client.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "running", nil), metav1.CreateOptions{})
+		pod, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "running", nil), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create sandbox pod: %v", err)
 		}

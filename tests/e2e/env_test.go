@@ -192,14 +192,10 @@ func startEnv(webhookBin, extenderBin string) (*env, error) {
 	if err != nil {
 		return e, err
 	}
-	policyFile, err := writeE2EPolicy(c.Dir)
-	if err != nil {
-		return e, err
-	}
 	e.webhook = &daemon{
 		name: "sandbox-guard-webhook", bin: webhookBin, tls: true, caPEM: c.CA.CertPEM,
 		args: []string{"--tls-cert=" + e.certFile, "--tls-key=" + e.keyFile, "--reload-interval=200ms",
-			"--network-reconciler", "--kubeconfig=" + webhookKC, "--policy=" + policyFile},
+			"--network-reconciler", "--kubeconfig=" + webhookKC},
 	}
 	if err := e.webhook.start(c); err != nil {
 		return e, err
@@ -224,22 +220,6 @@ func startEnv(webhookBin, extenderBin string) (*env, error) {
 		return e, err
 	}
 	return e, nil
-}
-
-// writeE2EPolicy writes the webhook's policy: the built-in default, except
-// that agentSandbox.controllerUsers also names the identity the harness's
-// agent-sandbox controller authenticates as (the admin kubeconfig, see
-// harness.AdminUser), so that the webhook recognises the real controller's
-// requests as a cluster would recognise its ServiceAccount's.
-func writeE2EPolicy(dir string) (string, error) {
-	pol := map[string]any{"agentSandbox": map[string]any{"controllerUsers": []string{
-		"system:serviceaccount:agent-sandbox-system:agent-sandbox-controller", harness.AdminUser}}}
-	data, err := json.Marshal(pol)
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "policy.json")
-	return path, os.WriteFile(path, data, 0o644)
 }
 
 // register registers the manifests' webhook configurations, pointed at the
@@ -294,7 +274,8 @@ func (e *env) waitWebhookActive(ctx context.Context) error {
 			Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}}},
 	}
 	return e.c.WaitForE(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
-		out, err := e.c.Client.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		// As the agent-sandbox controller: its agents.x-k8s.io/ labels are its own.
+		out, err := e.c.ControllerClient.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			return false, err
 		}

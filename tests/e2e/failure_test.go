@@ -33,7 +33,7 @@ func TestFailureBehaviour(t *testing.T) {
 			}
 		}()
 
-		_, err := c.Client.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "sandbox", nil), metav1.CreateOptions{})
+		_, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "sandbox", nil), metav1.CreateOptions{})
 		if err == nil {
 			t.Fatal("a sandbox pod was created while the webhook was down (want fail closed)")
 		}
@@ -57,7 +57,7 @@ func TestFailureBehaviour(t *testing.T) {
 		}
 		// A sandbox pod in kube-system: the namespaceSelector exempts it.
 		sys := sandboxPodSpec("kube-system", "exempt-sandbox", nil)
-		if _, err := c.Client.CoreV1().Pods("kube-system").Create(ctx, sys, metav1.CreateOptions{}); err != nil {
+		if _, err := c.ControllerClient.CoreV1().Pods("kube-system").Create(ctx, sys, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("sandbox pod in kube-system refused while the webhook was down: %v", err)
 		}
 		defer c.DeletePod(ctx, "kube-system", "exempt-sandbox")
@@ -92,7 +92,7 @@ spec:
 	}
 
 	t.Run("WebhookBack", func(t *testing.T) {
-		p, err := c.Client.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "sandbox", nil), metav1.CreateOptions{})
+		p, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "sandbox", nil), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("sandbox pod after the webhook restart: %v", err)
 		}
@@ -107,7 +107,7 @@ spec:
 			}
 		}()
 		pod := sandboxPodSpec(ns, "while-extender-down", nil)
-		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		if _, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		begin := time.Now()

@@ -101,7 +101,8 @@ func waitPodBound(t *testing.T, c *harness.Cluster, ns, name string, timeout tim
 }
 
 // sandboxPodSpec is a minimal pod that the webhooks treat as a sandbox pod
-// (the label agent-sandbox puts on every pod it creates).
+// (the label agent-sandbox puts on every pod it creates). Its labels are the
+// controller's to write: create it with Cluster.ControllerClient.
 func sandboxPodSpec(ns, name string, extraLabels map[string]string) *corev1.Pod {
 	labels := map[string]string{harness.LabelSandboxNameHash: fnvHex(name)}
 	for k, v := range extraLabels {

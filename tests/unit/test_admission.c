@@ -333,3 +333,50 @@ Test(admission, volume_claim_templates_follow_allowed_volume_types)
 	}
 	wh_policy_free(p);
 }
+
+/*
+ * Reserved agents.x-k8s.io/ labels follow agentSandbox.controllerUsers, not
+ * a built-in name, and exemptions still apply to them.
+ */
+Test(admission, reserved_labels_follow_controller_users_and_exemptions)
+{
+	const char *policies[] = {
+		"{}",
+		"{\"agentSandbox\":{\"controllerUsers\":[\"alice@example.com\"]}}",
+		"{\"exemptions\":{\"users\":[\"alice@example.com\"]}}",
+	};
+	/* The tenant's planted pod, and the controller's own unowned pod. */
+	const char *files[] = {"reviews/pod-planted-warm-create.json",
+			       "reviews/pod-controller-unowned-create.json"};
+	const char *want[3][2] = {
+		{"denied", "allowed"},
+		{"allowed", "denied"},
+		{"exempt", "allowed"},
+	};
+
+	for (int i = 0; i < 3; i++) {
+		char *cause = NULL;
+		struct wh_policy *p =
+			wh_policy_parse(policies[i], strlen(policies[i]), "c", &cause);
+
+		cr_assert_not_null(p, "%s", cause);
+		for (int j = 0; j < 2; j++) {
+			size_t len;
+			char *body = fixture_text(files[j], &len);
+			struct wh_outcome res;
+			struct sg_buf out;
+
+			sg_buf_init(&out, 1 << 20);
+			cr_assert_eq(wh_admit(p, WH_VALIDATE, body, len, &arena, &out, &res), 200);
+			cr_assert_str_eq(res.decision, want[i][j], "%s, %s: %s", policies[i],
+					 files[j], out.data);
+			if (strcmp(want[i][j], "denied") == 0)
+				cr_assert(strstr(out.data,
+						 "is not one of agentSandbox.controllerUsers"),
+					  "%s", out.data);
+			sg_buf_release(&out);
+			free(body);
+		}
+		wh_policy_free(p);
+	}
+}

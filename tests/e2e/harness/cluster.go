@@ -64,6 +64,13 @@ type Cluster struct {
 	Server string
 	// Token is a bearer token for a system:masters user.
 	Token string
+	// ControllerToken authenticates as the agent-sandbox controller
+	// (ControllerUser, with a ServiceAccount's groups); the controller runs
+	// with it (ControllerKubeconfig), and ControllerClient lets a test act as
+	// the controller does (creating sandbox pods itself, say).
+	ControllerToken      string
+	ControllerKubeconfig string
+	ControllerClient     kubernetes.Interface
 	// CA signed the API server's serving certificate. Tests may issue
 	// webhook/extender serving certificates from it too.
 	CA *CA
@@ -305,8 +312,14 @@ func (c *Cluster) startAPIServer() error {
 		return err
 	}
 	c.Token = hex.EncodeToString(tok)
+	if _, err := rand.Read(tok); err != nil {
+		return err
+	}
+	c.ControllerToken = hex.EncodeToString(tok)
 	tokenFile := filepath.Join(pki, "tokens.csv")
-	if err := os.WriteFile(tokenFile, []byte(fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", c.Token, AdminUser, AdminUser)), 0o600); err != nil {
+	tokens := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", c.Token, AdminUser, AdminUser) +
+		fmt.Sprintf("%s,%s,%s,\"%s\"\n", c.ControllerToken, ControllerUser, ControllerUser, strings.Join(controllerGroups, ","))
+	if err := os.WriteFile(tokenFile, []byte(tokens), 0o600); err != nil {
 		return err
 	}
 
@@ -361,6 +374,12 @@ func (c *Cluster) startAPIServer() error {
 	if c.APIExtensions, err = apiextensionsclient.NewForConfig(c.RESTConfig); err != nil {
 		return err
 	}
+	ctlConfig := rest.CopyConfig(c.RESTConfig)
+	ctlConfig.BearerToken = c.ControllerToken
+	ctlConfig.UserAgent = "sandbox-guard-e2e-as-controller"
+	if c.ControllerClient, err = kubernetes.NewForConfig(ctlConfig); err != nil {
+		return err
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(c.RESTConfig)
 	if err != nil {
 		return err
@@ -380,13 +399,21 @@ func (c *Cluster) startAPIServer() error {
 }
 
 func (c *Cluster) writeKubeconfig() error {
+	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
+	if err := c.writeKubeconfigFor(c.Kubeconfig, "admin", c.Token); err != nil {
+		return err
+	}
+	c.ControllerKubeconfig = filepath.Join(c.Dir, "agent-sandbox-controller.kubeconfig")
+	return c.writeKubeconfigFor(c.ControllerKubeconfig, ControllerServiceAccount, c.ControllerToken)
+}
+
+func (c *Cluster) writeKubeconfigFor(path, user, token string) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["e2e"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.CA.CertPEM}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: c.Token}
-	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "admin", Namespace: "default"}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: user, Namespace: "default"}
 	cfg.CurrentContext = "e2e"
-	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
-	return clientcmd.WriteToFile(*cfg, c.Kubeconfig)
+	return clientcmd.WriteToFile(*cfg, path)
 }
 
 // schedulerConfig renders the KubeSchedulerConfiguration as JSON (valid YAML).
@@ -511,13 +538,20 @@ func (c *Cluster) RestartScheduler(extenders []Extender) error {
 }
 
 func (c *Cluster) startController() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := c.installControllerRBAC(ctx)
+	cancel()
+	if err != nil {
+		return err
+	}
 	ports, err := freePorts(2)
 	if err != nil {
 		return err
 	}
 	healthAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
 	args := []string{
-		"--kubeconfig=" + c.Kubeconfig,
+		// Its own identity and RBAC, as in a cluster (see controller.go).
+		"--kubeconfig=" + c.ControllerKubeconfig,
 		"--extensions=true",
 		// Its webhook server only converts v1alpha1 <-> v1beta1 and
 		// validates; the harness installs the CRDs with conversion None and

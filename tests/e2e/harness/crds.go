@@ -48,6 +48,16 @@ func SandboxCRDsDir() (string, error) {
 	if d := os.Getenv(crdsDirEnv); d != "" {
 		return d, nil
 	}
+	dir, err := sandboxModuleDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, sandboxCRDsSubdir), nil
+}
+
+// sandboxModuleDir is the sigs.k8s.io/agent-sandbox module this test module
+// requires, in the module cache.
+func sandboxModuleDir() (string, error) {
 	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", sandboxModulePath)
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
 	var stderr bytes.Buffer
@@ -60,7 +70,7 @@ func SandboxCRDsDir() (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("go list -m %s: module not downloaded (run tests/e2e/build.sh)", sandboxModulePath)
 	}
-	return filepath.Join(dir, sandboxCRDsSubdir), nil
+	return dir, nil
 }
 
 // LoadSandboxCRDs reads the agent-sandbox CRDs and adapts them to a cluster
