@@ -38,7 +38,7 @@ if ! command -v go >/dev/null; then
 fi
 "$here/build.sh"
 
-# The real node (TestRealNodeIsolation): runc, the CNI plugins, iptables,
+# The real node (TestRealNode*): runc, the CNI plugins, iptables, ipset,
 # a static busybox and a C compiler from Debian when missing, then its
 # binaries (node/build.sh). Only as root: elsewhere the real-node tests skip
 # with one line naming what is missing. SG_E2E_REAL_NODE=0 skips the build.
@@ -47,6 +47,7 @@ if [ "${SG_E2E_REAL_NODE:-1}" != 0 ] && [ "$(id -u)" = 0 ]; then
   command -v runc >/dev/null || need+=(runc)
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
   command -v iptables >/dev/null && command -v ip6tables >/dev/null || need+=(iptables)
+  command -v ipset >/dev/null || need+=(ipset)
   dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
   command -v "${CC:-gcc}" >/dev/null || need+=(gcc libc6-dev)
   if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then

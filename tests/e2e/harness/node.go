@@ -61,7 +61,12 @@ const (
 	realNodeBridge = "sg-e2e-br0"
 	realNodeChain  = "SG-E2E-NODE"
 	realNodeCgroup = "sg-e2e-node"
-	cniBinDir      = "/usr/lib/cni"
+	// The test's "outside": a network namespace, the host end of its veth,
+	// and the routing table pod traffic uses to get there.
+	realNodeOutside   = "sg-e2e-out0"
+	realNodeOutsideNS = "sg-e2e-out"
+	realNodeTable     = "4242"
+	cniBinDir         = "/usr/lib/cni"
 )
 
 // realNodeSysctls are the host settings the real node changes: the kubelet
@@ -160,6 +165,8 @@ type RealNode struct {
 	lock       *os.File
 	containerd *Process
 	kubelet    *Process
+	enforcer   *Process // kube-router, after StartNetworkPolicy
+	outside    *Process // the outside namespace's HTTP server, after StartOutside
 	stopped    bool
 }
 
@@ -249,6 +256,8 @@ func (n *RealNode) Stop() {
 		return
 	}
 	n.stopped = true
+	n.enforcer.Stop(5 * time.Second)
+	n.outside.Stop(5 * time.Second)
 	n.kubelet.Stop(10 * time.Second)
 	n.containerd.Stop(10 * time.Second)
 	sweepRealNode(n.c.logf)
@@ -319,53 +328,78 @@ func run(name string, args ...string) error {
 	return nil
 }
 
-// fenceForward puts the FORWARD fence in place for IPv4 and IPv6: the
-// chain realNodeChain, first in FORWARD, drops everything forwarded from
-// the bridge to another interface and from another interface to the
-// bridge. Bridged pod-to-pod traffic (in and out of the bridge) passes.
+// fenceTables are where the fence lives: mangle's FORWARD runs before
+// filter's, so an enforcer that ACCEPTs in filter's FORWARD (kube-router
+// puts its jump first there) cannot bypass it; filter has it too.
+var fenceTables = []string{"mangle", "filter"}
+
+// fenceForward puts the FORWARD fence in place for IPv4 and IPv6, in
+// mangle and filter: the chain realNodeChain, first in FORWARD, drops
+// everything forwarded from the bridge to another interface and from
+// another interface to the bridge. Bridged pod-to-pod traffic (in and out
+// of the bridge) passes; StartOutside adds RETURNs for its veth before
+// the drops.
 func fenceForward() error {
 	for _, ipt := range []string{"iptables", "ip6tables"} {
-		if err := run(ipt, "-w", "5", "-N", realNodeChain); err != nil {
-			return err
-		}
-		for _, rule := range [][]string{
-			{"-i", realNodeBridge, "!", "-o", realNodeBridge, "-j", "DROP"},
-			{"!", "-i", realNodeBridge, "-o", realNodeBridge, "-j", "DROP"},
-		} {
-			if err := run(ipt, append([]string{"-w", "5", "-A", realNodeChain}, rule...)...); err != nil {
+		for _, table := range fenceTables {
+			if err := run(ipt, "-w", "5", "-t", table, "-N", realNodeChain); err != nil {
 				return err
 			}
-		}
-		if err := run(ipt, "-w", "5", "-I", "FORWARD", "1", "-j", realNodeChain); err != nil {
-			return err
+			for _, rule := range [][]string{
+				{"-i", realNodeBridge, "!", "-o", realNodeBridge, "-j", "DROP"},
+				{"!", "-i", realNodeBridge, "-o", realNodeBridge, "-j", "DROP"},
+			} {
+				if err := run(ipt, append([]string{"-w", "5", "-t", table, "-A", realNodeChain}, rule...)...); err != nil {
+					return err
+				}
+			}
+			if err := run(ipt, "-w", "5", "-t", table, "-I", "FORWARD", "1", "-j", realNodeChain); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// CheckFence returns an error unless, for IPv4 and IPv6, FORWARD's first
-// rule jumps to the fence chain and the chain drops what is forwarded
-// between the pod bridge and any other interface.
+// CheckFence returns an error unless, for IPv4 and IPv6, mangle's FORWARD
+// starts with the fence, filter's FORWARD jumps to it, and both chains
+// drop what is forwarded between the pod bridge and any other interface
+// (but the test's outside veth, when there is one).
 func (n *RealNode) CheckFence() error {
 	for _, ipt := range []string{"iptables", "ip6tables"} {
-		fwd, err := exec.Command(ipt, "-w", "5", "-S", "FORWARD").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s -S FORWARD: %v: %s", ipt, err, fwd)
-		}
-		lines := strings.Split(strings.TrimSpace(string(fwd)), "\n")
-		if len(lines) < 2 || lines[1] != "-A FORWARD -j "+realNodeChain {
-			return fmt.Errorf("%s: FORWARD does not start with the fence:\n%s", ipt, fwd)
-		}
-		chain, err := exec.Command(ipt, "-w", "5", "-S", realNodeChain).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s -S %s: %v: %s", ipt, realNodeChain, err, chain)
-		}
-		for _, want := range []string{
-			"-A " + realNodeChain + " -i " + realNodeBridge + " ! -o " + realNodeBridge + " -j DROP",
-			"-A " + realNodeChain + " ! -i " + realNodeBridge + " -o " + realNodeBridge + " -j DROP",
-		} {
-			if !strings.Contains(string(chain), want) {
-				return fmt.Errorf("%s: fence chain lacks %q:\n%s", ipt, want, chain)
+		for _, table := range fenceTables {
+			fwd, err := exec.Command(ipt, "-w", "5", "-t", table, "-S", "FORWARD").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s -t %s -S FORWARD: %v: %s", ipt, table, err, fwd)
+			}
+			lines := strings.Split(strings.TrimSpace(string(fwd)), "\n")
+			jump := "-A FORWARD -j " + realNodeChain
+			if table == "mangle" && (len(lines) < 2 || lines[1] != jump) {
+				return fmt.Errorf("%s: mangle FORWARD does not start with the fence:\n%s", ipt, fwd)
+			}
+			if !strings.Contains(string(fwd), jump+"\n") && !strings.HasSuffix(strings.TrimSpace(string(fwd)), jump) {
+				return fmt.Errorf("%s: %s FORWARD does not jump to the fence:\n%s", ipt, table, fwd)
+			}
+			chain, err := exec.Command(ipt, "-w", "5", "-t", table, "-S", realNodeChain).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s -t %s -S %s: %v: %s", ipt, table, realNodeChain, err, chain)
+			}
+			for _, want := range []string{
+				"-A " + realNodeChain + " -i " + realNodeBridge + " ! -o " + realNodeBridge + " -j DROP",
+				"-A " + realNodeChain + " ! -i " + realNodeBridge + " -o " + realNodeBridge + " -j DROP",
+			} {
+				if !strings.Contains(string(chain), want) {
+					return fmt.Errorf("%s: %s fence chain lacks %q:\n%s", ipt, table, want, chain)
+				}
+			}
+			// Only RETURNs for the outside veth may come before the drops.
+			for _, l := range strings.Split(strings.TrimSpace(string(chain)), "\n")[1:] {
+				if strings.HasSuffix(l, "-j DROP") {
+					break
+				}
+				if !strings.HasSuffix(l, "-j RETURN") || !strings.Contains(l, realNodeOutside) {
+					return fmt.Errorf("%s: %s fence chain has %q before its drops", ipt, table, l)
+				}
 			}
 		}
 	}
@@ -789,11 +823,14 @@ func sweepRealNode(logf func(string, ...any)) {
 			logf("real node: %v", err)
 		}
 	}
+	sweepOutside(logf)
 	for _, ipt := range []string{"iptables", "ip6tables"} {
-		for run(ipt, "-w", "5", "-D", "FORWARD", "-j", realNodeChain) == nil {
+		for _, table := range fenceTables {
+			for run(ipt, "-w", "5", "-t", table, "-D", "FORWARD", "-j", realNodeChain) == nil {
+			}
+			_ = run(ipt, "-w", "5", "-t", table, "-F", realNodeChain)
+			_ = run(ipt, "-w", "5", "-t", table, "-X", realNodeChain)
 		}
-		_ = run(ipt, "-w", "5", "-F", realNodeChain)
-		_ = run(ipt, "-w", "5", "-X", realNodeChain)
 	}
 	for _, d := range []string{realNodeBase, realNodeRun} {
 		if err := os.RemoveAll(d); err != nil {
@@ -881,7 +918,7 @@ func killRealNodeProcesses(logf func(string, ...any)) {
 		}
 		for pid := range pids {
 			if round == 0 {
-				logf("real node: killing leftover process %d", pid)
+				logf("real node: killing node process %d", pid)
 			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}

@@ -3,6 +3,7 @@
 #   kubelet                      k8s.io/kubernetes/cmd/kubelet (the harness's module, same release)
 #   containerd, ctr, containerd-shim-runc-v2   github.com/containerd/containerd/v2 (node/containerd/go.mod)
 #   runsc                        gvisor.dev/gvisor (node/gvisor/go.mod)
+#   kube-router                  github.com/cloudnativelabs/kube-router/v2 (node/kube-router/go.mod)
 #   sg-pause                     the pod sandbox ("pause") program, node/pause/pause.c
 #   images/*.tar                 OCI archives of the pause image and a busybox image
 #
@@ -52,6 +53,15 @@ gv_version=$(awk '$1=="gvisor.dev/gvisor"{print $2; exit}' go.mod)
 step "gVisor ${gv_version}"
 go build -p "$jobs" -ldflags "-s -w -X gvisor.dev/gvisor/runsc/version.version=${gv_version}" \
   -o "$bin/runsc" gvisor.dev/gvisor/runsc
+
+# The NetworkPolicy enforcer: kube-router's firewall (iptables + ipset).
+# Not kube-network-policies: it queues packets with nftables' queue
+# expression, and this kernel has no CONFIG_NFT_QUEUE (docs/e2e.md).
+cd "$here/kube-router"
+kr_version=$(awk '$1=="github.com/cloudnativelabs/kube-router/v2"{print $2; exit}' go.mod)
+step "kube-router ${kr_version}"
+go build -p "$jobs" -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${kr_version}" \
+  -o "$bin/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 
 # The pod sandbox program: static, so its image needs nothing else.
 step "sg-pause"
