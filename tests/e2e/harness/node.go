@@ -916,10 +916,10 @@ func killRealNodeProcesses(logf func(string, ...any)) {
 		if len(pids) == 0 {
 			return
 		}
+		if round == 0 {
+			logf("real node: killing %d processes of the node (shims, sandboxes, containers)", len(pids))
+		}
 		for pid := range pids {
-			if round == 0 {
-				logf("real node: killing node process %d", pid)
-			}
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(100 * time.Millisecond)
