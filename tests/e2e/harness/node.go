@@ -886,12 +886,11 @@ func killRealNodeProcesses(logf func(string, ...any)) {
 			if parts[1] != realNodeCgroup {
 				return filepath.SkipDir
 			}
-			for _, f := range []string{"cgroup.procs", "tasks"} {
-				if data, err := os.ReadFile(filepath.Join(p, f)); err == nil {
-					for _, s := range strings.Fields(string(data)) {
-						if pid, err := strconv.Atoi(s); err == nil {
-							pids[pid] = true
-						}
+			// cgroup.procs lists processes (v1's tasks would list threads).
+			if data, err := os.ReadFile(filepath.Join(p, "cgroup.procs")); err == nil {
+				for _, s := range strings.Fields(string(data)) {
+					if pid, err := strconv.Atoi(s); err == nil {
+						pids[pid] = true
 					}
 				}
 			}
