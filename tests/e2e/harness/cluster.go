@@ -347,6 +347,10 @@ func (c *Cluster) startAPIServer() error {
 		// On by default; named so that nobody drops it by accident.
 		"--enable-admission-plugins=RuntimeClass",
 		"--allow-privileged=true",
+		// The API server dials a kubelet (logs, exec) at the node's
+		// InternalIP only: the default tries the Hostname address first,
+		// which means a DNS query off the machine for a test node's name.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 		"--v=1",
 	}

@@ -210,6 +210,10 @@ func (k *kubeletStandIn) sync(ctx context.Context, key string) error {
 	if pod.Spec.NodeName == "" {
 		return nil
 	}
+	// A real kubelet runs this node's pods (StartRealNode).
+	if node, err := k.nodes.Get(pod.Spec.NodeName); err == nil && node.Labels[LabelRealNode] == "true" {
+		return nil
+	}
 	if pod.DeletionTimestamp != nil {
 		zero := int64(0)
 		uid := pod.UID
