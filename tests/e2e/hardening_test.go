@@ -53,7 +53,7 @@ func TestResourceLimits(t *testing.T) {
 		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr(resource.MustParse("10Gi"))}}},
 	}
-	got, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+	got, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create sandbox pod without limits: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestHostProcess(t *testing.T) {
 	c := e.c
 	ctx := context.Background()
 	ns := freshNamespace(t, c, "hostprocess")
-	pods := c.Client.CoreV1().Pods(ns)
+	pods := c.ControllerClient.CoreV1().Pods(ns)
 
 	t.Run("PodLevelWithoutHostNetwork", func(t *testing.T) {
 		_, err := pods.Create(ctx, hostProcessPod(ns, "hp-plain", true, false, false, ""), metav1.CreateOptions{})
@@ -211,7 +211,7 @@ func TestUserNamespaces(t *testing.T) {
 	restart(append(append([]string(nil), defaults...), "--policy="+policy))
 	defer restart(defaults)
 
-	got, err := c.Client.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "userns", nil), metav1.CreateOptions{})
+	got, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "userns", nil), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create sandbox pod: %v", err)
 	}
@@ -221,14 +221,14 @@ func TestUserNamespaces(t *testing.T) {
 
 	explicit := sandboxPodSpec(ns, "host-users", nil)
 	explicit.Spec.HostUsers = ptr(true)
-	_, err = c.Client.CoreV1().Pods(ns).Create(ctx, explicit, metav1.CreateOptions{})
+	_, err = c.ControllerClient.CoreV1().Pods(ns).Create(ctx, explicit, metav1.CreateOptions{})
 	if err == nil {
 		t.Fatal("a sandbox pod with hostUsers: true was created")
 	}
 	requireContains(t, "create", err.Error(), `admission webhook "pods.validate.sandbox-guard.io" denied the request`,
 		"spec.hostUsers is true; set it to false")
 
-	plain, err := c.Client.CoreV1().Pods(other).Create(ctx, sandboxPodSpec(other, "plain", nil), metav1.CreateOptions{})
+	plain, err := c.ControllerClient.CoreV1().Pods(other).Create(ctx, sandboxPodSpec(other, "plain", nil), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create sandbox pod in %s: %v", other, err)
 	}

@@ -80,8 +80,9 @@ func TestRealNodeNetworkPolicy(t *testing.T) {
 	plainGVisor.Spec.RuntimeClassName = ptr("gvisor")
 	plainGVisor.Spec.Containers[0].Command = []string{"sh", "-c", proberScript}
 	plainGVisor.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "TARGETS", Value: targets}}
+	// The sandbox pod carries agent-sandbox's labels: the controller's to write.
 	for _, p := range []*corev1.Pod{sandbox, ordinary, plainGVisor} {
-		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		if _, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create %s: %v", p.Name, err)
 		}
 	}

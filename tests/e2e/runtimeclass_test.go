@@ -155,7 +155,7 @@ spec:
 func dryRunPod(ctx context.Context, c *harness.Cluster, ns string, rc *string) (*corev1.Pod, error) {
 	p := sandboxPodSpec(ns, "rtclass-probe", nil)
 	p.Spec.RuntimeClassName = rc
-	out, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	out, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
 		return nil, err
 	}
