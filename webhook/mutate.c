@@ -69,8 +69,13 @@ static void harden_container(const struct wh_rules *r, const cJSON *ctr, const s
 	}
 }
 
-static void harden_list(const struct wh_rules *r, const cJSON *spec, const char *list,
-			struct wh_patch *patch)
+/* One container's defaults, at its path; spec is the pod's. */
+typedef void (*container_fn)(const struct wh_rules *r, const cJSON *spec, const cJSON *ctr,
+			     const struct wh_path *at, struct wh_patch *patch);
+
+/* Calls fn for every container object of spec.<list>, at /spec/<list>/<i>. */
+static void each_container(const struct wh_rules *r, const cJSON *spec, const char *list,
+			   container_fn fn, struct wh_patch *patch)
 {
 	const cJSON *ctr;
 	int i = 0;
@@ -84,8 +89,15 @@ static void harden_list(const struct wh_rules *r, const cJSON *spec, const char 
 		wh_path_key(&p, list);
 		wh_path_index(&p, i++);
 		if (cJSON_IsObject(ctr))
-			harden_container(r, ctr, &p, patch);
+			fn(r, spec, ctr, &p, patch);
 	}
+}
+
+static void harden_pod_container(const struct wh_rules *r, const cJSON *spec, const cJSON *ctr,
+				 const struct wh_path *at, struct wh_patch *patch)
+{
+	(void)spec;
+	harden_container(r, ctr, at, patch);
 }
 
 static const char *str_or(const cJSON *obj, const char *key, const char *dflt)
@@ -297,25 +309,6 @@ out:
 	cJSON_Delete(req);
 }
 
-static void limit_list(const struct wh_rules *r, const cJSON *spec, const char *list,
-		       struct wh_patch *patch)
-{
-	const cJSON *ctr;
-	int i = 0;
-
-	cJSON_ArrayForEach(ctr, sg_json_arr(spec, list))
-	{
-		struct wh_path p;
-
-		wh_path_init(&p);
-		wh_path_key(&p, "spec");
-		wh_path_key(&p, list);
-		wh_path_index(&p, i++);
-		if (cJSON_IsObject(ctr))
-			limit_container(r, spec, ctr, &p, patch);
-	}
-}
-
 /* sizeLimit on every emptyDir volume that has none. */
 static void size_empty_dirs(const struct wh_rules *r, const cJSON *spec, struct wh_patch *patch)
 {
@@ -402,11 +395,11 @@ void wh_mutate_pod_rt(const struct wh_policy *pol, const struct wh_rules *r,
 		wh_patch_add(patch, &q, "false");
 	}
 	if (!windows) {
-		harden_list(r, spec, "initContainers", patch);
-		harden_list(r, spec, "containers", patch);
+		each_container(r, spec, "initContainers", harden_pod_container, patch);
+		each_container(r, spec, "containers", harden_pod_container, patch);
 	}
-	limit_list(r, spec, "initContainers", patch);
-	limit_list(r, spec, "containers", patch);
+	each_container(r, spec, "initContainers", limit_container, patch);
+	each_container(r, spec, "containers", limit_container, patch);
 	size_empty_dirs(r, spec, patch);
 	labels = sg_json_obj(sg_json_get(pod, "metadata"), "labels");
 	if (!sg_json_get(labels, WH_PROFILE_LABEL)) {
