@@ -34,6 +34,12 @@ def binary(name):
     return path
 
 
+def sanitized(name):
+    """True if the built daemon carries AddressSanitizer (the sanitizer build)."""
+    with open(binary(name), "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
 def make_certs(directory, *extra):
     subprocess.run([os.path.join(ROOT, "certs", "gen-dev-certs.sh"), "--out", directory,
                     *extra], check=True, capture_output=True)

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from conftest import (binary, check_response, load_fixture, make_certs, patch_ops,
-                      post_review)
+                      post_review, sanitized)
 
 
 def raw_tls(daemon, timeout=10, **kw):
@@ -372,9 +372,12 @@ def test_connection_storms_leave_no_memory_or_descriptors_behind(start_webhook):
         time.sleep(1.5)  # one sweep: memory is handed back after the storm
         after.append(rss_kib(pid))
         review_once()
-    # Close to idle, and no creep from one storm to the next.
-    assert max(after) < idle_rss + 16 * 1024, (idle_rss, after)
-    assert after[-1] < after[0] + 2 * 1024, (idle_rss, after)
+    # Close to idle, and no creep from one storm to the next. AddressSanitizer's
+    # allocator quarantines freed memory and never hands it back, so the
+    # sanitizer build checks descriptors and service only.
+    if not sanitized("sandbox-guard-webhook"):
+        assert max(after) < idle_rss + 16 * 1024, (idle_rss, after)
+        assert after[-1] < after[0] + 2 * 1024, (idle_rss, after)
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
