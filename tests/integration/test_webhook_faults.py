@@ -405,3 +405,35 @@ def test_invalid_policy_under_load_keeps_the_last_good_one(start_webhook, tmp_pa
     resp = check_response(runc, post_review(conn, "/validate", runc)[2], "validate")
     assert resp["allowed"] and resp.get("warnings"), resp
     assert d.metric("sandbox_guard_policy_reloads_total", result="ok") == 1
+
+
+def test_secret_updated_during_a_reload_is_not_a_failed_reload(start_webhook, tmp_path, certs):
+    """The kubelet may swap ..data (and remove the old directory) between the
+    daemon's reads of tls.crt and tls.key. That is no broken pair: the reload
+    must neither log an error nor count a failure, and the next poll must take
+    the newest pair. Rapid swaps make that window likely within a second."""
+    pairs = [str(tmp_path / ("pair%d" % i)) for i in range(3)]
+    serials = [issue(certs, p, "race-%d" % i) for i, p in enumerate(pairs)]
+    vol = SecretVolume(str(tmp_path / "mount"))
+    vol.update(pairs[0])
+    d = start_webhook("--reload-interval=100ms", cert_dir=vol.base)
+    load = Load(d, keepalive=1, fresh=1).start()
+    swaps = 0
+    try:
+        deadline = time.time() + 1.5
+        while time.time() < deadline:
+            vol.update(pairs[swaps % 2])
+            swaps += 1
+        t0 = time.time()
+        vol.update(pairs[2])
+        wait_until(lambda: any(b > t0 and s == serials[2] for b, _, s in load.serials), 10,
+                   "the last pair on new connections")
+    finally:
+        load.stop()
+    ok = d.metric("sandbox_guard_tls_reloads_total", result="ok")
+    failed = d.metric("sandbox_guard_tls_reloads_total", result="failed")
+    print("\nswaps during reloads: %d swaps, reloads ok=%s failed=%s, %d reviews answered, "
+          "%d failed" % (swaps, ok, failed, load.ok, len(load.failures)))
+    assert load.failures == [], load.failures[:5]
+    assert not failed, d.text()[-2000:]
+    assert "keeping the current serving certificate" not in d.text()
