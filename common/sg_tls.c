@@ -153,15 +153,39 @@ static void count(struct sg_certs *c, const char *result)
 	sg_family_add(c->reloads, v, 1);
 }
 
+/* Reads the signatures of the certificate and key files into sigs[2]. */
+static void read_sigs(const struct sg_certs *c, struct sg_filesig sigs[2])
+{
+	sg_filesig_read(c->cert_path, &sigs[0]);
+	sg_filesig_read(c->key_path, &sigs[1]);
+}
+
 static void reload_cb(void *arg)
 {
 	struct sg_certs *c = arg;
+	struct sg_filesig before[2], after[2];
 	char *cause = NULL;
 	time_t not_after = 0;
 	SSL_CTX *ctx;
 
+	read_sigs(c, before);
 	ctx = sg_tls_server_ctx(c->cert_path, c->key_path, &not_after, &cause);
 	if (!ctx) {
+		/*
+		 * The kubelet swaps a Secret volume's ..data link and then
+		 * removes the old directory: between our reads of the two
+		 * files that yields a certificate and key of different pairs,
+		 * or a file gone. Files that changed during the load are no
+		 * broken pair; the watch sees the change and loads them again.
+		 */
+		read_sigs(c, after);
+		if (!sg_filesig_equal(&before[0], &after[0]) ||
+		    !sg_filesig_equal(&before[1], &after[1])) {
+			sg_log_info("serving certificate changed while being loaded; loading it "
+				    "again at the next check");
+			free(cause);
+			return;
+		}
 		sg_log_error("keeping the current serving certificate: %s", cause);
 		count(c, "failed");
 		free(cause);
