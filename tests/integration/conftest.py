@@ -37,7 +37,7 @@ def binary(name):
 def sanitized(name):
     """True if the built daemon carries AddressSanitizer (the sanitizer build)."""
     with open(binary(name), "rb") as f:
-        return b"AddressSanitizer" in f.read()
+        return b"__asan_init" in f.read()
 
 
 def make_certs(directory, *extra):
