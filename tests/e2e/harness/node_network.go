@@ -9,10 +9,14 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 )
 
@@ -217,4 +221,79 @@ func sweepIPTables(logf func(string, ...any)) {
 			}
 		}
 	}
+}
+
+// ForwardAPIServer makes the API server (which listens on 127.0.0.1 only)
+// reachable from pods for the rest of the test: a TCP forwarder listening
+// on the pod bridge's host address RealNodeIP (a port of the kernel's
+// choosing) that copies each connection to and from the API server's
+// loopback port. It returns the address pods can connect to. The fence is
+// untouched: a pod reaches the host's own address through INPUT, not
+// FORWARD, and the forwarder's own connection goes to 127.0.0.1.
+func (n *RealNode) ForwardAPIServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(RealNodeIP, "0"))
+	if err != nil {
+		t.Fatalf("API server forwarder: %v", err)
+	}
+	target := fmt.Sprintf("127.0.0.1:%d", n.c.apiPort)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	track := func(c net.Conn, on bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer in.Close()
+				out, err := net.DialTimeout("tcp4", target, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				track(in, true)
+				track(out, true)
+				defer track(in, false)
+				defer track(out, false)
+				// Each direction half-closes when its source ends, so an
+				// answer still on its way back after the client's FIN
+				// (nc sends one when its input ends) is delivered.
+				done := make(chan struct{}, 2)
+				pipe := func(dst, src net.Conn) {
+					_, _ = io.Copy(dst, src)
+					_ = dst.(*net.TCPConn).CloseWrite()
+					done <- struct{}{}
+				}
+				go pipe(out, in)
+				go pipe(in, out)
+				<-done
+				<-done
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
 }
