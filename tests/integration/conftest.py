@@ -76,8 +76,13 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
     def log_lines(self):
+        """The complete JSON log lines so far (one still being written is left out)."""
         out = []
-        for raw in self.text().splitlines():
+        text = self.text()
+        lines = text.split("\n")
+        if not text.endswith("\n"):
+            lines.pop()  # the daemon is writing it right now
+        for raw in lines:
             raw = raw.strip()
             if raw.startswith("{"):
                 out.append(json.loads(raw))
