@@ -264,6 +264,27 @@ func loadManifestWebhooks() ([]*admissionregistrationv1.MutatingWebhookConfigura
 
 // waitWebhookActive creates dry-run sandbox pods until one comes back
 // mutated (the API server learns configurations through an informer).
+// restartWebhookWithPolicy restarts the shared webhook with --policy=path
+// added to its arguments and waits until the API server calls it again. It
+// returns the function that restores the usual arguments the same way
+// (defer it).
+func (e *env) restartWebhookWithPolicy(ctx context.Context, t *testing.T, path string) func() {
+	t.Helper()
+	restart := func(args []string) {
+		e.webhook.stop()
+		e.webhook.args = args
+		if err := e.webhook.start(e.c); err != nil {
+			t.Fatalf("restart webhook: %v", err)
+		}
+		if err := e.waitWebhookActive(ctx); err != nil {
+			t.Fatalf("webhook not called after restart: %v", err)
+		}
+	}
+	defaults := append([]string(nil), e.webhook.args...)
+	restart(append(append([]string(nil), defaults...), "--policy="+path))
+	return func() { restart(defaults) }
+}
+
 func (e *env) waitWebhookActive(ctx context.Context) error {
 	probe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: "default",

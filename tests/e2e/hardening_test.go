@@ -197,19 +197,7 @@ func TestUserNamespaces(t *testing.T) {
 		`{"namespaces": {%q: {"hardening": {"userNamespaces": true}}}}`, ns)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	restart := func(args []string) {
-		e.webhook.stop()
-		e.webhook.args = args
-		if err := e.webhook.start(c); err != nil {
-			t.Fatalf("restart webhook: %v", err)
-		}
-		if err := e.waitWebhookActive(ctx); err != nil {
-			t.Fatalf("webhook not called after restart: %v", err)
-		}
-	}
-	defaults := append([]string(nil), e.webhook.args...)
-	restart(append(append([]string(nil), defaults...), "--policy="+policy))
-	defer restart(defaults)
+	defer e.restartWebhookWithPolicy(ctx, t, policy)()
 
 	got, err := c.ControllerClient.CoreV1().Pods(ns).Create(ctx, sandboxPodSpec(ns, "userns", nil), metav1.CreateOptions{})
 	if err != nil {

@@ -375,19 +375,7 @@ subjects:
 	if err := os.WriteFile(policy, narrowProfilePolicy(t, e.webhook.bin, ns), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	restart := func(args []string) {
-		e.webhook.stop()
-		e.webhook.args = args
-		if err := e.webhook.start(c); err != nil {
-			t.Fatalf("restart webhook: %v", err)
-		}
-		if err := e.waitWebhookActive(ctx); err != nil {
-			t.Fatalf("webhook not called after restart: %v", err)
-		}
-	}
-	defaults := append([]string(nil), e.webhook.args...)
-	restart(append(append([]string(nil), defaults...), "--policy="+policy))
-	defer restart(defaults)
+	defer e.restartWebhookWithPolicy(ctx, t, policy)()
 
 	metadata, internet := harness.MetadataIP+":80", harness.InternetIP+":80"
 	targets := metadata + " " + internet
