@@ -36,6 +36,27 @@ const proberScript = `if [ -n "$SERVE_PORT" ]; then mkdir -p /tmp/www && echo po
 // ingressPort is the port the sandbox and ordinary probers serve.
 const ingressPort = "8080"
 
+// enforcedRealNode skips (with one loud line) where the real node or its
+// NetworkPolicy enforcer cannot run; otherwise it starts the real node with
+// the "outside" namespace and the enforcer, for the scenario tests below.
+func enforcedRealNode(t *testing.T) (*env, *harness.RealNode) {
+	t.Helper()
+	harness.SkipWithoutRealNode(t)
+	if miss := harness.NetworkPolicyMissing(); miss != "" {
+		fmt.Fprintf(os.Stderr, "e2e: REAL NODE SKIPPED (%s): this machine lacks %s\n", t.Name(), miss)
+		t.Skipf("REAL NODE SKIPPED: this machine lacks %s", miss)
+	}
+	e := shared(t)
+	node := e.c.StartRealNode(t, harness.RealNodeOptions{Name: "real-1"})
+	if err := node.StartOutside(); err != nil {
+		t.Fatalf("outside namespace: %v", err)
+	}
+	if err := node.StartNetworkPolicy(); err != nil {
+		t.Fatalf("NetworkPolicy enforcer: %v", err)
+	}
+	return e, node
+}
+
 // TestRealNodeNetworkPolicy is issue 9's scenario 2 (egress part) on the
 // real node with a real NetworkPolicy enforcer: from a sandbox pod (under
 // gVisor, selected by the webhook's sandbox-guard-default policy) the
@@ -46,21 +67,9 @@ const ingressPort = "8080"
 // gVisor's network stack. Both
 // outside addresses are served from a network namespace the test creates.
 func TestRealNodeNetworkPolicy(t *testing.T) {
-	harness.SkipWithoutRealNode(t)
-	if miss := harness.NetworkPolicyMissing(); miss != "" {
-		fmt.Fprintf(os.Stderr, "e2e: REAL NODE SKIPPED (%s): this machine lacks %s\n", t.Name(), miss)
-		t.Skipf("REAL NODE SKIPPED: this machine lacks %s", miss)
-	}
-	e := shared(t)
+	e, node := enforcedRealNode(t)
 	c := e.c
 	ctx := context.Background()
-	node := c.StartRealNode(t, harness.RealNodeOptions{Name: "real-1"})
-	if err := node.StartOutside(); err != nil {
-		t.Fatalf("outside namespace: %v", err)
-	}
-	if err := node.StartNetworkPolicy(); err != nil {
-		t.Fatalf("NetworkPolicy enforcer: %v", err)
-	}
 	if err := node.CheckFence(); err != nil {
 		t.Fatalf("pod network not fenced with the enforcer running: %v", err)
 	}
@@ -332,21 +341,9 @@ func narrowProfilePolicy(t *testing.T, bin, ns string) []byte {
 // mutating webhook, takes effect for an ordinary pod there (which loses the
 // internet), and the sandbox pod still cannot reach the metadata address.
 func TestRealNodeNetworkProfile(t *testing.T) {
-	harness.SkipWithoutRealNode(t)
-	if miss := harness.NetworkPolicyMissing(); miss != "" {
-		fmt.Fprintf(os.Stderr, "e2e: REAL NODE SKIPPED (%s): this machine lacks %s\n", t.Name(), miss)
-		t.Skipf("REAL NODE SKIPPED: this machine lacks %s", miss)
-	}
-	e := shared(t)
+	e, node := enforcedRealNode(t)
 	c := e.c
 	ctx := context.Background()
-	node := c.StartRealNode(t, harness.RealNodeOptions{Name: "real-1"})
-	if err := node.StartOutside(); err != nil {
-		t.Fatalf("outside namespace: %v", err)
-	}
-	if err := node.StartNetworkPolicy(); err != nil {
-		t.Fatalf("NetworkPolicy enforcer: %v", err)
-	}
 	ns := freshNamespace(t, c, "realprofile")
 
 	// manifests/base/rbac.yaml lets the reconciler write only
