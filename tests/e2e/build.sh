@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the end-to-end control plane into a stable binary directory:
-#   sg-controlplane            etcd, kube-apiserver and kube-scheduler (multi-call)
-#   etcd, kube-apiserver, kube-scheduler   links to sg-controlplane
+#   sg-controlplane            etcd, kube-apiserver, kube-controller-manager and
+#                              kube-scheduler (multi-call)
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+#                              links to sg-controlplane
 #   agent-sandbox-controller   the agent-sandbox controller manager
 #   kubectl                    the same Kubernetes release's kubectl
 #
@@ -37,7 +39,7 @@ go mod download
 # Sequential links: the kube-apiserver link alone takes a few GB of memory.
 echo "e2e build: sg-controlplane"
 go build -p "$jobs" -ldflags "$ldflags" -o "$bin/sg-controlplane" ./cmd/sg-controlplane
-for c in etcd kube-apiserver kube-scheduler; do
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
   ln -sfn sg-controlplane "$bin/$c"
 done
 

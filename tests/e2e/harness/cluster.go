@@ -90,6 +90,9 @@ type Cluster struct {
 	apiPort       int
 	schedulerPort int
 
+	caFile    string // the CA that signed the API server's certificate
+	saKeyFile string // the ServiceAccount token signing key
+
 	mu         sync.Mutex
 	etcd       *Process
 	apiserver  *Process
@@ -184,6 +187,11 @@ func (c *Cluster) start() error {
 		return err
 	}
 	c.startServiceAccountStandIn()
+	if c.opts.ControllerManager {
+		if err := c.startControllerManager(); err != nil {
+			return err
+		}
+	}
 	if !c.opts.NoScheduler {
 		if err := c.startScheduler(c.opts.Extenders); err != nil {
 			return err
@@ -307,6 +315,7 @@ func (c *Cluster) startAPIServer() error {
 	if err != nil {
 		return err
 	}
+	c.caFile, c.saKeyFile = caFile, saKey
 	tok := make([]byte, 24)
 	if _, err := rand.Read(tok); err != nil {
 		return err
@@ -539,6 +548,47 @@ func (c *Cluster) RestartScheduler(extenders []Extender) error {
 	c.schedulerPort = ports[0]
 	c.opts.Extenders = extenders
 	return c.startScheduler(extenders)
+}
+
+// ControllerManagerControllers are the kube-controller-manager controllers
+// Options.ControllerManager runs: what a Deployment with a Service and a
+// PodDisruptionBudget needs, and nothing that would fight the harness
+// (no node lifecycle controller: nodes here have no cloud and stand-in
+// nodes no heartbeat; no namespace controller: tests delete their own).
+var ControllerManagerControllers = []string{
+	"deployment-controller", "replicaset-controller", "endpointslice-controller",
+	"endpoints-controller", "disruption-controller", "garbage-collector-controller",
+	"root-ca-certificate-publisher-controller", "serviceaccount-controller",
+}
+
+func (c *Cluster) startControllerManager() error {
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"kube-controller-manager",
+		"--kubeconfig=" + c.Kubeconfig,
+		"--controllers=" + strings.Join(ControllerManagerControllers, ","),
+		"--root-ca-file=" + c.caFile,
+		"--service-account-private-key-file=" + c.saKeyFile,
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", ports[0]),
+		"--cert-dir=" + filepath.Join(c.Dir, "controller-manager-certs"),
+		"--profiling=false",
+		"--v=1",
+	}
+	args = append(args, c.opts.ControllerManagerArgs...)
+	p, err := startProcess(c.LogDir, "kube-controller-manager", c.bin, args, nil)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.extra = append(c.extra, p)
+	c.mu.Unlock()
+	return c.waitProcess(p, HTTPSReady(fmt.Sprintf("https://127.0.0.1:%d/healthz", ports[0]), nil))
 }
 
 func (c *Cluster) startController() error {

@@ -41,6 +41,12 @@ type Options struct {
 	NoSandboxCRDs bool
 	// NoKubelet skips the kubelet stand-in: bound pods then stay Pending.
 	NoKubelet bool
+	// ControllerManager starts kube-controller-manager with the controllers
+	// a deployment from manifests/ needs (ControllerManagerControllers):
+	// Deployments make pods, EndpointSlices follow their readiness,
+	// PodDisruptionBudgets guard evictions, namespaces get kube-root-ca.crt.
+	// Off by default: the stand-ins cover the other scenarios, faster.
+	ControllerManager bool
 
 	// Extra command-line flags, appended after the harness's own (for
 	// single-valued flags the last one wins; list flags such as
@@ -49,6 +55,8 @@ type Options struct {
 	APIServerArgs  []string
 	SchedulerArgs  []string
 	ControllerArgs []string
+	// ControllerManagerArgs are appended to kube-controller-manager's.
+	ControllerManagerArgs []string
 
 	// StartTimeout bounds the start of each component. Default 2 minutes.
 	StartTimeout time.Duration

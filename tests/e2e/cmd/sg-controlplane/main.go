@@ -1,6 +1,8 @@
 // Command sg-controlplane is a multi-call binary holding the control-plane
-// components the end-to-end suite runs on 127.0.0.1: etcd, kube-apiserver
-// and kube-scheduler, built from their upstream entry points.
+// components the end-to-end suite runs on 127.0.0.1: etcd, kube-apiserver,
+// kube-controller-manager (only for the scenario that deploys the
+// manifests: Deployments, EndpointSlices, PodDisruptionBudgets) and
+// kube-scheduler, built from their upstream entry points.
 //
 // The component is chosen by argv[1] (`sg-controlplane kube-apiserver ...`)
 // or, when the binary is invoked through a link, by the name it was called
@@ -19,13 +21,14 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-var components = []string{"etcd", "kube-apiserver", "kube-scheduler"}
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: %s {etcd|kube-apiserver|kube-scheduler} [flags...]\n", filepath.Base(os.Args[0]))
+	fmt.Fprintf(os.Stderr, "usage: %s {etcd|kube-apiserver|kube-controller-manager|kube-scheduler} [flags...]\n", filepath.Base(os.Args[0]))
 	os.Exit(2)
 }
 
@@ -44,6 +47,10 @@ func main() {
 		etcdmain.Main(append([]string{"etcd"}, args...))
 	case "kube-apiserver":
 		cmd := apiserver.NewAPIServerCommand()
+		cmd.SetArgs(args)
+		os.Exit(cli.Run(cmd))
+	case "kube-controller-manager":
+		cmd := controllermanager.NewControllerManagerCommand()
 		cmd.SetArgs(args)
 		os.Exit(cli.Run(cmd))
 	case "kube-scheduler":
