@@ -66,6 +66,7 @@ struct sg_server {
 	bool backoff;	   /* accepting paused: out of descriptors */
 	bool accepting;	   /* the listener is enabled */
 	bool draining;
+	bool retiring; /* sg_server_retire: every reply closes its connection */
 	bool freeing;
 
 	time_t date_at; /* the second date_text stands for */
@@ -485,7 +486,7 @@ void sg_reply(struct sg_request *r, int code, const char *content_type, const vo
 	if (content_type)
 		sg_reply_header(r, "Content-Type", content_type);
 	add_date(r);
-	if (r->srv->draining)
+	if (r->srv->draining || r->srv->retiring)
 		sg_reply_header(r, "Connection", "close");
 	out = evhttp_request_get_output_buffer(r->ev);
 	if (len && evbuffer_add(out, body, len) != 0) {
@@ -722,6 +723,11 @@ uint64_t sg_server_refused(const struct sg_server *s)
 size_t sg_server_conns(const struct sg_server *s)
 {
 	return s->nconns;
+}
+
+void sg_server_retire(struct sg_server *s)
+{
+	s->retiring = true;
 }
 
 void sg_server_drain(struct sg_server *s, int timeout_ms, void (*done)(void *arg), void *arg)

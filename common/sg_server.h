@@ -108,6 +108,18 @@ uint64_t sg_server_refused(const struct sg_server *s);
  */
 void sg_server_drain(struct sg_server *s, int timeout_ms, void (*done)(void *arg), void *arg);
 
+/*
+ * Retires keep-alive connections without refusing anything: from now on
+ * every reply carries "Connection: close", so each client connection ends
+ * after its next request instead of being closed under a client that may
+ * be writing to it. For the shutdown delay: a client that pools
+ * connections by Service name (the API server's webhook client does) keeps
+ * reusing a connection to this replica after its endpoint is gone, and a
+ * request written as the drain closes that idle connection fails with a
+ * broken pipe, which the API server does not retry.
+ */
+void sg_server_retire(struct sg_server *s);
+
 /* Has sg_server_free call fn(arg) last, for state the routes share. */
 void sg_server_on_free(struct sg_server *s, void (*fn)(void *arg), void *arg);
 

@@ -221,9 +221,13 @@ static void on_signal(void *arg, int sig)
 	/*
 	 * Readiness turns false at once. With a shutdown delay the listener
 	 * keeps serving meanwhile, so that requests routed here before the
-	 * endpoint removal reaches every node still get answers.
+	 * endpoint removal reaches every node still get answers. Each of those
+	 * answers ends its connection, so that clients pooling connections
+	 * to this replica move to the remaining ones before the drain closes
+	 * what is left idle.
 	 */
 	w->draining = true;
+	sg_server_retire(w->https);
 	sg_log_info("signal %d: shutting down after %d ms", sig, w->cfg->shutdown_delay_ms);
 	w->delay = evtimer_new(w->base, start_drain, w);
 	if (!w->delay || evtimer_add(w->delay, &tv) != 0)

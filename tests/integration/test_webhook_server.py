@@ -672,6 +672,44 @@ def test_shutdown_delay_keeps_serving_while_unready(start_webhook):
     assert time.time() - t0 >= 1.4
 
 
+def test_shutdown_delay_retires_keep_alive_connections(start_webhook):
+    # The API server pools webhook connections by Service name and keeps
+    # reusing one to a replica whose endpoint is gone. During the delay each
+    # answer closes its connection, so the pool moves to other replicas
+    # before the drain closes idle ones under a client writing to them.
+    d = start_webhook("--shutdown-delay=1500ms", check_exit=False)
+    review = json.dumps(load_fixture("pod-warm-create.json")).encode()
+    request = ("POST /mutate?timeout=10s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % len(review)).encode() + review
+
+    def answer(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            body += sock.recv(65536)
+        return head, body
+
+    conn = raw_tls(d)
+    conn.sendall(request)
+    head, _ = answer(conn)
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head, head
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    conn.sendall(request)
+    head, body = answer(conn)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"Connection: close" in head, head
+    assert json.loads(body)["response"]["allowed"] is True
+    # The server ends the connection after that answer, long before the
+    # delay is over.
+    conn.settimeout(1)
+    assert read_until_closed(conn) == b""
+    assert d.proc.wait(timeout=10) == 0
+
+
 def test_sigterm_with_no_connections_exits_fast(start_webhook):
     d = start_webhook(check_exit=False)
     t0 = time.time()
