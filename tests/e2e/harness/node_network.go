@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const (
@@ -159,7 +161,7 @@ func sweepOutside(logf func(string, ...any)) {
 // machines makes chains with these names.
 func nodeChain(name string) bool {
 	switch name {
-	case "KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-FIREWALL":
+	case "KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-FIREWALL", realNodeServiceChain:
 		return true
 	}
 	for _, p := range []string{"KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-"} {
@@ -296,4 +298,41 @@ func (n *RealNode) ForwardAPIServer(t testing.TB) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// realNodeServiceChain holds RouteKubernetesService's rule (nat table).
+const realNodeServiceChain = "SG-E2E-SVC"
+
+// RouteKubernetesService lets pods on the node reach the API server at the
+// address the kubelet gives them in KUBERNETES_SERVICE_HOST/_PORT (the
+// default/kubernetes Service's ClusterIP), as kube-proxy would for that one
+// Service: a DNAT rule for traffic entering from the pod bridge, to
+// ForwardAPIServer's address on the bridge. No kube-proxy runs here, so no
+// other ClusterIP routes; the API server reaches webhook Services by their
+// endpoints (kube-apiserver --enable-aggregator-routing). The rule stays
+// on the host side of the bridge (nat PREROUTING, local delivery), so the
+// fence is untouched; the sweep removes the chain with the node's others.
+func (n *RealNode) RouteKubernetesService(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := n.c.Client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Service default/kubernetes: %v", err)
+	}
+	if svc.Spec.ClusterIP == "" || len(svc.Spec.Ports) == 0 {
+		t.Fatalf("Service default/kubernetes has no ClusterIP or port: %+v", svc.Spec)
+	}
+	to := n.ForwardAPIServer(t)
+	for _, args := range [][]string{
+		{"-t", "nat", "-N", realNodeServiceChain},
+		{"-t", "nat", "-A", realNodeServiceChain, "-d", svc.Spec.ClusterIP + "/32", "-p", "tcp",
+			"--dport", fmt.Sprint(svc.Spec.Ports[0].Port), "-j", "DNAT", "--to-destination", to},
+		{"-t", "nat", "-I", "PREROUTING", "-i", realNodeBridge, "-j", realNodeServiceChain},
+	} {
+		if err := run("iptables", append([]string{"-w", "5"}, args...)...); err != nil {
+			t.Fatalf("route the kubernetes Service: %v", err)
+		}
+	}
+	n.c.logf("real node: pods reach the API server at %s:%d (-> %s)", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, to)
 }
