@@ -34,11 +34,11 @@ sb = client.create_sandbox(warmpool=pool, namespace=ns, sandbox_ready_timeout=60
 print(json.dumps({"claim": sb.claim_name, "sandbox": sb.sandbox_id}))
 `
 
-// TestPythonSDK is scenario 7: the Python SDK from PyPI creates a
-// SandboxClaim against this control plane and sees it Ready.
-func TestPythonSDK(t *testing.T) {
-	e := shared(t)
-	c := e.c
+// sdkVenv installs the SDK from PyPI into a throwaway venv in the run
+// directory (pip's cache makes later runs fast) and returns its python.
+// It skips the test when the machine has no python3.
+func sdkVenv(t *testing.T, c *harness.Cluster) string {
+	t.Helper()
 	python := os.Getenv("SG_PYTHON")
 	if python == "" {
 		var err error
@@ -60,6 +60,16 @@ func TestPythonSDK(t *testing.T) {
 	ver, _ := exec.Command(vpy, "-c", "import importlib.metadata as m; print(m.version('k8s-agent-sandbox'), m.version('kubernetes'))").Output()
 	t.Logf("k8s-agent-sandbox and kubernetes client %s installed in %s", strings.TrimSpace(string(ver)), time.Since(begin).Round(time.Millisecond))
 
+	return vpy
+}
+
+// TestPythonSDK is scenario 7: the Python SDK from PyPI creates a
+// SandboxClaim against this control plane and sees it Ready.
+func TestPythonSDK(t *testing.T) {
+	e := shared(t)
+	c := e.c
+	vpy := sdkVenv(t, c)
+
 	ns := freshNamespace(t, c, "sdk")
 	mustCreate(t, c, plainTemplate, "sdk-tpl", ns)
 	mustCreate(t, c, warmPool, "sdk-pool", ns, 1, "sdk-tpl")
@@ -74,7 +84,7 @@ func TestPythonSDK(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, vpy, script, ns, "sdk-pool")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "KUBERNETES_SERVICE_HOST=")
-	begin = time.Now()
+	begin := time.Now()
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
