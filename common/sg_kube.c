@@ -1,5 +1,6 @@
 #include "sg_kube.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,6 @@ struct sg_kube_req {
 	struct sg_kube *k;
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body_copy;
 	struct sg_buf resp; /* whole body, or the partial line of a watch */
 	bool watch;
 	bool stopped; /* the line callback asked to stop */
@@ -136,7 +136,6 @@ static void req_free(struct sg_kube_req *r)
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	sg_buf_release(&r->resp);
-	free(r->body_copy);
 	free(r);
 }
 
@@ -280,6 +279,21 @@ size_t sg_kube_inflight(const struct sg_kube *k)
 	return k->inflight;
 }
 
+/*
+ * Appends one header line to *list. curl_slist_append returns NULL on
+ * failure and leaves the old list alone, so assigning its result directly
+ * would leak the list and lose the headers already there.
+ */
+static int add_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(*list, line);
+
+	if (!n)
+		return -ENOMEM;
+	*list = n;
+	return 0;
+}
+
 static struct sg_kube_req *start(struct sg_kube *k, const char *method, const char *path,
 				 const char *content_type, const char *body, size_t len, bool watch,
 				 sg_kube_line_fn line, sg_kube_done_fn done, void *arg)
@@ -339,37 +353,46 @@ static struct sg_kube_req *start(struct sg_kube *k, const char *method, const ch
 		curl_easy_setopt(r->easy, CURLOPT_SSLKEY_BLOB, &blob);
 		curl_easy_setopt(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	r->headers = curl_slist_append(r->headers, "Accept: application/json");
+	if (add_header(&r->headers, "Accept: application/json") != 0)
+		goto fail;
+	/*
+	 * A request that should carry a token and cannot is not sent at all:
+	 * going out without Authorization would look to the API server like
+	 * an anonymous client, and its 401/403 would hide the real cause.
+	 */
 	token = sg_kube_config_token(&k->cfg);
 	if (token) {
 		struct sg_buf h;
+		int rc;
 
 		sg_buf_init(&h, 16384);
-		sg_buf_printf(&h, "Authorization: Bearer %s", token);
-		r->headers = curl_slist_append(r->headers, h.data ? h.data : "");
+		rc = sg_buf_printf(&h, "Authorization: Bearer %s", token);
+		if (rc == 0)
+			rc = add_header(&r->headers, h.data);
 		if (h.data)
 			OPENSSL_cleanse(h.data, h.len);
 		sg_buf_release(&h);
 		OPENSSL_cleanse(token, strlen(token));
 		free(token);
+		if (rc != 0)
+			goto fail;
 	}
 	if (content_type) {
 		char h[128];
+		int n = snprintf(h, sizeof(h), "Content-Type: %s", content_type);
 
-		snprintf(h, sizeof(h), "Content-Type: %s", content_type);
-		r->headers = curl_slist_append(r->headers, h);
-	}
-	if (!r->headers)
-		goto fail;
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
-		r->body_copy = malloc(len ? len : 1);
-		if (!r->body_copy)
+		if (n < 0 || (size_t)n >= sizeof(h) || add_header(&r->headers, h) != 0)
 			goto fail;
-		memcpy(r->body_copy, body, len);
-		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body_copy);
-		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	if (curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
+	    curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
+		goto fail;
+	if (body) {
+		/* Size first: COPYPOSTFIELDS copies that many bytes (a body may hold NULs). */
+		if (curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) !=
+			    CURLE_OK ||
+		    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body) != CURLE_OK)
+			goto fail;
 	} else if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
 	}
@@ -382,10 +405,10 @@ static struct sg_kube_req *start(struct sg_kube *k, const char *method, const ch
 	k->inflight++;
 	return r;
 fail:
+	sg_log_warn("cannot start %s %s: out of memory or a header too long", method, path);
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
-	free(r->body_copy);
 	sg_buf_release(&r->resp);
 	free(r);
 	return NULL;
@@ -410,28 +433,15 @@ void sg_kube_cancel(struct sg_kube_req *r)
 		req_free(r);
 }
 
-int sg_kube_query_escape(const char *s, char *out, size_t outlen)
+int sg_kube_query_add(struct sg_buf *path, const char *key, const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
+	char *k = curl_easy_escape(NULL, key, 0), *v = curl_easy_escape(NULL, value, 0);
+	int rc = -ENOMEM;
 
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
-
-		if (o + (plain ? 1 : 3) >= outlen)
-			return -1;
-		if (plain) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	if (o >= outlen)
-		return -1;
-	out[o] = '\0';
-	return 0;
+	if (k && v)
+		rc = sg_buf_printf(path, "%c%s=%s",
+				   path->data && strchr(path->data, '?') ? '&' : '?', k, v);
+	curl_free(k);
+	curl_free(v);
+	return rc;
 }

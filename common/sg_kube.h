@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sg_buf.h"
 #include "sg_kubeconfig.h"
 
 struct event_base;
@@ -76,9 +77,14 @@ struct event_base *sg_kube_base(const struct sg_kube *k);
 /* Requests in flight. */
 size_t sg_kube_inflight(const struct sg_kube *k);
 
-/* Percent-encodes s for a query parameter value into out (NUL-terminated); -1 if it does not fit.
+/*
+ * Appends the query parameter key=value to the request path in path,
+ * after '?' or, when the path already has a query, '&'. Key and value are
+ * percent-encoded by libcurl (everything but letters, digits and "-._~"),
+ * so a label selector such as "a!=b,c in (x, y)" goes out as one value.
+ * Returns 0, or -ENOMEM / -E2BIG (path's cap) with path unchanged.
  */
-int sg_kube_query_escape(const char *s, char *out, size_t outlen);
+int sg_kube_query_add(struct sg_buf *path, const char *key, const char *value);
 
 /* --- informers ------------------------------------------------------------ */
 
