@@ -5,13 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
 #include "sg_buf.h"
 #include "sg_json.h"
+#include "sg_labels.h"
 
 typedef unsigned __int128 u128;
-
-#define NS_NAME_LABEL "kubernetes.io/metadata.name"
 
 /* --- addresses ---------------------------------------------------------------- */
 
@@ -458,7 +456,7 @@ static bool selector_matches_ns(const struct selector *s, const char *ns)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct req *r = &s->r[i];
 
-		if (strcmp(r->key, NS_NAME_LABEL) != 0)
+		if (strcmp(r->key, SG_LABEL_NS_NAME) != 0)
 			return false; /* another label: unknown, so not provable */
 		if ((r->op == OP_IN && !req_has(r, ns)) || (r->op == OP_NOTIN && req_has(r, ns)) ||
 		    r->op == OP_NOTEXISTS)
@@ -473,7 +471,7 @@ static bool selector_only_ns(const struct selector *s, const char *ns)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct req *r = &s->r[i];
 
-		if (strcmp(r->key, NS_NAME_LABEL) == 0 && r->op == OP_IN &&
+		if (strcmp(r->key, SG_LABEL_NS_NAME) == 0 && r->op == OP_IN &&
 		    (r->single ? strcmp(r->values->valuestring, ns) == 0
 			       : sg_json_count(r->values) == 1 && req_has(r, ns)))
 			return true;
@@ -1043,9 +1041,9 @@ void wh_netpol_check_rules(const cJSON *rules, bool ingress, const char *ns,
 
 static bool sandbox_key(const char *k)
 {
-	return strncmp(k, "agents.x-k8s.io/", 16) == 0 ||
-	       strncmp(k, "extensions.agents.x-k8s.io/", 27) == 0 ||
-	       strncmp(k, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) == 0;
+	return strncmp(k, SG_AS_LABEL_PREFIX, strlen(SG_AS_LABEL_PREFIX)) == 0 ||
+	       strncmp(k, SG_AS_EXT_LABEL_PREFIX, strlen(SG_AS_EXT_LABEL_PREFIX)) == 0 ||
+	       strncmp(k, SG_LABEL_PREFIX, strlen(SG_LABEL_PREFIX)) == 0;
 }
 
 /*
@@ -1061,7 +1059,7 @@ bool wh_netpol_selects_sandboxes(const cJSON *pod_selector)
 	if (!s.valid)
 		return true; /* cannot tell: check it */
 	for (size_t i = 0; i < s.n; i++)
-		if (s.r[i].op == OP_NOTEXISTS && strcmp(s.r[i].key, WH_PROFILE_LABEL) == 0)
+		if (s.r[i].op == OP_NOTEXISTS && strcmp(s.r[i].key, SG_LABEL_PROFILE) == 0)
 			return false;
 	return true;
 }
