@@ -284,6 +284,15 @@ int wh_ipset_embedded(const struct wh_ipset *s, struct wh_ipset *out)
 	return 0;
 }
 
+bool wh_cidr_ipv4_mapped(const char *cidr)
+{
+	struct wh_iprange r, mapped;
+
+	return wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
+	       wh_cidr_parse(WH_IPV4_MAPPED_CIDR, &mapped) == 0 && r.lo >= mapped.lo &&
+	       r.hi <= mapped.hi;
+}
+
 /* "10.0.0.0/8" when the range is a prefix, else "a - b". */
 void wh_iprange_format(const struct wh_iprange *r, char *out, size_t n)
 {

@@ -28,6 +28,25 @@ struct wh_iprange {
  */
 int wh_cidr_parse(const char *s, struct wh_iprange *out);
 
+/* The IPv4-mapped prefix: ::ffff:a.b.c.d is IPv4 a.b.c.d to a dual-stack socket. */
+#define WH_IPV4_MAPPED_CIDR "::ffff:0:0/96"
+
+/*
+ * True when cidr parses and every address it covers is IPv4-mapped (inside
+ * ::ffff:0:0/96). Such addresses reach nothing of their own: a socket that
+ * connects to one sends IPv4, which the IPv4 rules govern. A wider range
+ * that merely contains the mapped prefix (::/0, ::ffff:0:0/95) is not
+ * mapped, nor is an IPv4 CIDR or text that does not parse.
+ *
+ * The envelope check (is an ipBlock nothing but mapped addresses?) and
+ * the reconciler (may an except be left out of the applied policy?) ask
+ * this same question. As wh_cidr_parse masks host bits, a CIDR starts
+ * inside the mapped prefix exactly when it lies wholly inside it; one
+ * written with a mapped address but a shorter prefix, such as
+ * ::ffff:1.1.1.0/24, covers ::/24 and is not mapped.
+ */
+bool wh_cidr_ipv4_mapped(const char *cidr);
+
 /* Writes the address v of family fam (4 or 6) in its usual text form; "?" if that fails. */
 void wh_addr_format(int fam, unsigned __int128 v, char *out, size_t n);
 

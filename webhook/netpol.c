@@ -282,12 +282,9 @@ static bool everyone_within(const cJSON *ports, bool ingress, const struct envru
 /* The block's cidr lies inside ::ffff:0:0/96. */
 static bool mapped_only(const cJSON *block)
 {
-	struct wh_iprange r, mapped;
 	const char *cidr = sg_json_str(block, "cidr");
 
-	return cidr && wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
-	       wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 && r.lo >= mapped.lo &&
-	       r.hi <= mapped.hi;
+	return cidr && wh_cidr_ipv4_mapped(cidr);
 }
 
 /* The union of the envelope's ipBlocks whose rules' ports cover ports. */
@@ -319,7 +316,8 @@ static int block_addresses(const cJSON *block, struct wh_ipset *mine)
 {
 	struct wh_iprange mapped;
 
-	if (wh_ipset_add_block(mine, block) != 0 || wh_cidr_parse("::ffff:0:0/96", &mapped) != 0 ||
+	if (wh_ipset_add_block(mine, block) != 0 ||
+	    wh_cidr_parse(WH_IPV4_MAPPED_CIDR, &mapped) != 0 ||
 	    wh_ipset_subtract(mine, mapped.family, mapped.lo, mapped.hi) != 0)
 		return -1;
 	return 0;

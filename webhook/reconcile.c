@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "ipset.h"
 #include "netpol.h"
 #include "policy.h"
 #include "sg_buf.h"
@@ -113,17 +114,9 @@ static void enqueue(struct target *t)
  * NetworkPolicy ("must not have an IPv4-mapped IPv6 address"). The default
  * profile does not list ::ffff:0:0/96, but a custom profile may; such
  * excepts are left out of the policy we apply: a connection to a mapped
- * address leaves as IPv4, which the IPv4 rules govern.
+ * address leaves as IPv4, which the IPv4 rules govern (wh_cidr_ipv4_mapped
+ * says which excepts are wholly mapped).
  */
-static bool ipv4_mapped(const char *cidr)
-{
-	struct wh_iprange r, mapped;
-
-	return wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
-	       wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 && r.lo >= mapped.lo &&
-	       r.lo <= mapped.hi;
-}
-
 static void drop_mapped_excepts(cJSON *rules, const char *peers)
 {
 	cJSON *rule, *peer;
@@ -138,7 +131,7 @@ static void drop_mapped_excepts(cJSON *rules, const char *peers)
 			for (int i = cJSON_GetArraySize(except) - 1; i >= 0; i--) {
 				cJSON *e = cJSON_GetArrayItem(except, i);
 
-				if (cJSON_IsString(e) && ipv4_mapped(e->valuestring))
+				if (cJSON_IsString(e) && wh_cidr_ipv4_mapped(e->valuestring))
 					cJSON_DeleteItemFromArray(except, i);
 			}
 			if (except && cJSON_GetArraySize(except) == 0)

@@ -117,3 +117,38 @@ Test(ipset, embedded_ipv4_of_transition_prefixes)
 	wh_ipset_release(&s);
 	wh_ipset_release(&emb);
 }
+
+/*
+ * The envelope's question: is an ipBlock nothing but IPv4-mapped
+ * addresses (then it is refused, to be written in IPv4 form)?
+ */
+Test(ipset, mapped_means_wholly_inside_the_mapped_prefix)
+{
+	cr_assert(wh_cidr_ipv4_mapped("::ffff:0:0/96"));
+	cr_assert(wh_cidr_ipv4_mapped("::ffff:10.0.0.0/104"));
+	cr_assert(wh_cidr_ipv4_mapped("::ffff:169.254.169.254/128"));
+	/* Containing the mapped prefix is not being mapped. */
+	cr_assert_not(wh_cidr_ipv4_mapped("::/0"));
+	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:0:0/95"));
+	/* IPv4-translated (SIIT) is a different prefix, and IPv4 is IPv4. */
+	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:0:0:0/96"));
+	cr_assert_not(wh_cidr_ipv4_mapped("10.0.0.0/8"));
+	cr_assert_not(wh_cidr_ipv4_mapped("not a cidr"));
+}
+
+/*
+ * The reconciler's question: may an except be left out of the applied
+ * NetworkPolicy? Only when everything it excepts is mapped, or leaving it
+ * out would widen the policy: ::ffff:1.1.1.0/24 is written with a mapped
+ * address but excepts ::/24.
+ */
+Test(ipset, mapped_excepts_are_judged_by_the_range_they_cover)
+{
+	struct wh_iprange r;
+
+	cr_assert(wh_cidr_ipv4_mapped("::ffff:1.1.1.0/120"));
+	cr_assert_eq(wh_cidr_parse("::ffff:1.1.1.0/24", &r), 0);
+	cr_assert(r.family == 6 && r.lo == 0);
+	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:1.1.1.0/24"));
+	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:1.1.1.0/80"));
+}
