@@ -182,14 +182,16 @@ static void list_done(long status, const char *body, size_t len, const char *err
 static void start_list(struct sg_informer *inf)
 {
 	struct sg_buf path;
-	char esc[3 * sizeof(inf->cont)];
+	int rc;
 
 	inf->listing = true;
 	sg_buf_init(&path, 16384);
-	sg_buf_printf(&path, "%s%slimit=%d", inf->path, sep(inf->path), PAGE_SIZE);
-	if (inf->cont[0] && sg_kube_query_escape(inf->cont, esc, sizeof(esc)) == 0)
-		sg_buf_printf(&path, "&continue=%s", esc);
-	inf->req = sg_kube_request(inf->k, "GET", path.data, NULL, NULL, 0, list_done, inf);
+	rc = sg_buf_printf(&path, "%s%slimit=%d", inf->path, sep(inf->path), PAGE_SIZE);
+	if (rc == 0 && inf->cont[0])
+		rc = sg_kube_query_add(&path, "continue", inf->cont);
+	inf->req =
+		rc == 0 ? sg_kube_request(inf->k, "GET", path.data, NULL, NULL, 0, list_done, inf)
+			: NULL;
 	sg_buf_release(&path);
 	if (!inf->req)
 		later(inf, true);
@@ -300,7 +302,7 @@ static void watch_done(long status, const char *body, size_t len, const char *er
 static void start_watch(struct sg_informer *inf)
 {
 	struct sg_buf path;
-	char esc[256];
+	int rc;
 
 	if (!inf->rv[0]) {
 		/* Only after a list without a resourceVersion: do not spin. */
@@ -313,12 +315,14 @@ static void start_watch(struct sg_informer *inf)
 	clock_gettime(CLOCK_MONOTONIC, &inf->watch_began);
 	inf->watch_events = inf->stats.events;
 	sg_buf_init(&path, 16384);
-	sg_kube_query_escape(inf->rv, esc, sizeof(esc));
 	/* A randomised timeout spreads the reconnects of many replicas. */
-	sg_buf_printf(&path,
-		      "%s%swatch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
-		      inf->path, sep(inf->path), esc, 240 + rand() % 120);
-	inf->req = sg_kube_watch(inf->k, path.data, watch_line, watch_done, inf);
+	rc = sg_buf_printf(&path, "%s%swatch=1&allowWatchBookmarks=true", inf->path,
+			   sep(inf->path));
+	if (rc == 0)
+		rc = sg_kube_query_add(&path, "resourceVersion", inf->rv);
+	if (rc == 0)
+		rc = sg_buf_printf(&path, "&timeoutSeconds=%d", 240 + rand() % 120);
+	inf->req = rc == 0 ? sg_kube_watch(inf->k, path.data, watch_line, watch_done, inf) : NULL;
 	sg_buf_release(&path);
 	if (!inf->req) {
 		later(inf, false);

@@ -3,11 +3,10 @@
  * daemon's own libevent loop (libcurl's multi-socket interface), so that
  * API traffic never blocks admission or scheduling answers.
  *
- * Configuration comes from a kubeconfig (token, token file, client
- * certificate and CA, as files or inline data; exec plugins are not
- * supported) or, without one, from the pod's in-cluster service account.
- * A token file is read again for every request, so a projected token that
- * the kubelet rotates is picked up without a restart.
+ * Configuration comes from sg_kubeconfig (a kubeconfig file or the pod's
+ * in-cluster service account). A token file is read again for every
+ * request, so a projected token that the kubelet rotates is picked up
+ * without a restart.
  *
  * On top of plain requests, sg_informer keeps a local copy of a
  * collection: list (paged), then watch from the list's resourceVersion
@@ -24,29 +23,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "sg_buf.h"
+#include "sg_kubeconfig.h"
+
 struct event_base;
-
-struct sg_kube_config {
-	char *server; /* https://host:port, no trailing slash */
-	char *ca_pem; /* CA bundle (PEM), or NULL for the system store */
-	size_t ca_len;
-	bool insecure;	  /* insecure-skip-tls-verify */
-	char *token;	  /* static bearer token, or NULL */
-	char *token_file; /* read before each request, or NULL */
-	char *cert_pem;	  /* client certificate (PEM), or NULL */
-	size_t cert_len;
-	char *key_pem; /* client key (PEM), or NULL */
-	size_t key_len;
-	char *source; /* where it came from, for messages */
-};
-
-/*
- * Loads a kubeconfig (its current context) or, with path NULL, the
- * in-cluster configuration. 0, or -1 with *cause. Release with
- * sg_kube_config_release.
- */
-int sg_kube_config_load(const char *path, struct sg_kube_config *c, char **cause);
-void sg_kube_config_release(struct sg_kube_config *c);
 
 struct sg_kube;
 struct sg_kube_req;
@@ -97,9 +77,14 @@ struct event_base *sg_kube_base(const struct sg_kube *k);
 /* Requests in flight. */
 size_t sg_kube_inflight(const struct sg_kube *k);
 
-/* Percent-encodes s for a query parameter value into out (NUL-terminated); -1 if it does not fit.
+/*
+ * Appends the query parameter key=value to the request path in path,
+ * after '?' or, when the path already has a query, '&'. Key and value are
+ * percent-encoded by libcurl (everything but letters, digits and "-._~"),
+ * so a label selector such as "a!=b,c in (x, y)" goes out as one value.
+ * Returns 0, or -ENOMEM / -E2BIG (path's cap) with path unchanged.
  */
-int sg_kube_query_escape(const char *s, char *out, size_t outlen);
+int sg_kube_query_add(struct sg_buf *path, const char *key, const char *value);
 
 /* --- informers ------------------------------------------------------------ */
 

@@ -15,14 +15,15 @@
 #include "sg_daemon.h"
 #include "sg_health.h"
 #include "sg_kube.h"
+#include "sg_labels.h"
 #include "sg_log.h"
 #include "sg_metrics.h"
 #include "sg_server.h"
 #include "sg_tls.h"
 #include "sg_watch.h"
 
-#define POD_PATH  "/api/v1/pods?labelSelector=agents.x-k8s.io%2Fsandbox-template-ref-hash"
-#define NODE_PATH "/api/v1/nodes"
+#define POD_COLLECTION "/api/v1/pods"
+#define NODE_PATH      "/api/v1/nodes"
 
 static const double latency_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
 					0.005,	 0.01,	 0.025,	  0.05,	  0.1,	 0.5};
@@ -349,6 +350,7 @@ static int start(void *arg, struct event_base *base, char **cause)
 	struct sg_kube_config kc;
 	struct sg_server_opts o;
 	struct timeval minute = {60, 0};
+	struct sg_buf pod_path;
 	char path[512];
 
 	x->base = base;
@@ -377,7 +379,12 @@ static int start(void *arg, struct event_base *base, char **cause)
 	sg_kube_config_release(&kc);
 	if (!x->kube)
 		return -1;
-	x->pod_inf = sg_informer_new(x->kube, "sandbox pods", POD_PATH, &pod_ops, x);
+	/* Pods that come from a sandbox template (the selector gets escaped). */
+	sg_buf_init(&pod_path, 1024);
+	if (sg_buf_puts(&pod_path, POD_COLLECTION) == 0 &&
+	    sg_kube_query_add(&pod_path, "labelSelector", SG_AS_LABEL_TEMPLATE) == 0)
+		x->pod_inf = sg_informer_new(x->kube, "sandbox pods", pod_path.data, &pod_ops, x);
+	sg_buf_release(&pod_path);
 	x->node_inf = sg_informer_new(x->kube, "nodes", NODE_PATH, &node_ops, x);
 	x->prune = event_new(x->base, -1, EV_PERSIST, prune_cb, x);
 	if (!x->pod_inf || !x->node_inf || !x->prune || event_add(x->prune, &minute))

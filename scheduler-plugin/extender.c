@@ -7,11 +7,7 @@
 #include <strings.h>
 
 #include "sg_json.h"
-
-#define LABEL_NAME_HASH "agents.x-k8s.io/sandbox-name-hash"
-#define LABEL_TEMPLATE	"agents.x-k8s.io/sandbox-template-ref-hash"
-#define LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
-#define LABEL_PROFILE	"sandbox-guard.io/network-profile"
+#include "sg_labels.h"
 
 enum pod_class { OTHER, SANDBOX, COLD, REFILL };
 
@@ -92,12 +88,12 @@ static enum pod_class classify(const cJSON *pod, struct request *rq)
 	const cJSON *meta = sg_json_get(pod, "metadata"), *labels = sg_json_obj(meta, "labels");
 
 	rq->ns = sg_json_str(meta, "namespace");
-	rq->tmpl = sg_json_str(labels, LABEL_TEMPLATE);
-	rq->pool = sg_json_str(labels, LABEL_WARM_POOL);
+	rq->tmpl = sg_json_str(labels, SG_AS_LABEL_TEMPLATE);
+	rq->pool = sg_json_str(labels, SG_AS_LABEL_WARM_POOL);
 	rq->runtime = sg_json_str(sg_json_get(pod, "spec"), "runtimeClassName");
 	if (rq->tmpl)
 		return rq->pool ? REFILL : COLD;
-	if (sg_json_get(labels, LABEL_NAME_HASH) || sg_json_get(labels, LABEL_PROFILE) ||
+	if (sg_json_get(labels, SG_AS_LABEL_NAME_HASH) || sg_json_get(labels, SG_LABEL_PROFILE) ||
 	    owned_by_sandbox(meta))
 		return SANDBOX;
 	return OTHER;

@@ -5,11 +5,10 @@
 #include <string.h>
 
 #include "sg_json.h"
+#include "sg_labels.h"
 #include "sg_map.h"
 
-#define LABEL_TEMPLATE	"agents.x-k8s.io/sandbox-template-ref-hash"
-#define LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
-#define NONE		UINT32_MAX
+#define NONE UINT32_MAX
 
 /*
  * A pod's uid as 16 bytes: a canonical UUID (what the API server issues) is
@@ -435,8 +434,9 @@ void ex_inventory_upsert(struct ex_inventory *inv, const cJSON *pod, double now)
 {
 	const cJSON *meta = sg_json_get(pod, "metadata"), *labels = sg_json_obj(meta, "labels");
 	const cJSON *status = sg_json_get(pod, "status");
-	const char *uid = sg_json_str(meta, "uid"), *tmpl = sg_json_str(labels, LABEL_TEMPLATE);
-	const char *pool = sg_json_str(labels, LABEL_WARM_POOL);
+	const char *uid = sg_json_str(meta, "uid"),
+		   *tmpl = sg_json_str(labels, SG_AS_LABEL_TEMPLATE);
+	const char *pool = sg_json_str(labels, SG_AS_LABEL_WARM_POOL);
 	const char *node = sg_json_str(sg_json_get(pod, "spec"), "nodeName");
 	const char *phase = sg_json_str(status, "phase");
 	const char *ns = sg_json_str(meta, "namespace");

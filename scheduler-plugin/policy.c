@@ -8,6 +8,7 @@
 
 #include "sg_buf.h"
 #include "sg_json.h"
+#include "sg_schema.h"
 
 #define MAX_SIZE (1u << 20)
 
@@ -32,84 +33,98 @@ static struct ex_policy *fail(struct ex_policy *p, char **cause, const char *fmt
 	return NULL;
 }
 
-/* Applies the fields of doc onto p. */
-static struct ex_policy *apply(struct ex_policy *p, const cJSON *doc, const char *origin,
-			       char **cause)
+/* Says which file the problem is in: *cause becomes "<origin>: <cause>". */
+static void prefix_origin(char **cause, const char *origin)
 {
-	const cJSON *it, *v;
+	char *inner = *cause;
 
-	if (!cJSON_IsObject(doc))
-		return fail(p, cause, "%s: the policy must be a JSON object", origin);
-	cJSON_ArrayForEach(it, doc)
-	{
-		if (strcmp(it->string, "maxSandboxPodsPerNode") == 0) {
-			if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-			    it->valuedouble > 100000 ||
-			    it->valuedouble != (double)(unsigned)it->valuedouble)
-				return fail(
-					p, cause,
-					"%s: maxSandboxPodsPerNode must be a whole number from 0 "
-					"(no cap) to 100000",
-					origin);
-			p->max_per_node = (unsigned)it->valuedouble;
-		} else if (strcmp(it->string, "closedLabel") == 0) {
-			if (!cJSON_IsString(it))
-				return fail(p, cause,
-					    "%s: closedLabel must be a string (\"\" for none)",
-					    origin);
-			free(p->closed_label);
-			p->closed_label = it->valuestring[0] ? strdup(it->valuestring) : NULL;
-		} else if (strcmp(it->string, "templateFreshnessSeconds") == 0) {
-			if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-			    it->valuedouble > 30 * 86400)
-				return fail(p, cause,
-					    "%s: templateFreshnessSeconds must be 0 to 2592000",
-					    origin);
-			p->freshness = it->valuedouble;
-		} else if (strcmp(it->string, "runtimeClassNodeLabels") == 0) {
-			if (!cJSON_IsObject(it))
-				return fail(
-					p, cause,
-					"%s: runtimeClassNodeLabels must map RuntimeClass names to "
-					"\"key\" or \"key=value\"",
-					origin);
-			for (size_t i = 0; i < p->nruntimes; i++) {
-				free(p->runtimes[i].runtime);
-				free(p->runtimes[i].key);
-				free(p->runtimes[i].value);
-			}
-			free(p->runtimes);
-			p->nruntimes = 0;
-			p->runtimes = calloc((size_t)sg_json_count(it) + 1, sizeof(*p->runtimes));
-			if (!p->runtimes)
-				return fail(p, cause, "out of memory");
-			cJSON_ArrayForEach(v, it)
-			{
-				struct ex_runtime_label *r = &p->runtimes[p->nruntimes];
-				const char *eq;
+	sg_failf(cause, "%s: %s", origin, inner ? inner : "out of memory");
+	free(inner);
+}
 
-				if (!cJSON_IsString(v) || !v->valuestring[0] ||
-				    v->valuestring[0] == '=')
-					return fail(
-						p, cause,
-						"%s: runtimeClassNodeLabels.%s must be \"key\" or "
-						"\"key=value\"",
-						origin, v->string);
-				eq = strchr(v->valuestring, '=');
-				r->runtime = strdup(v->string);
-				r->key = eq ? strndup(v->valuestring, (size_t)(eq - v->valuestring))
-					    : strdup(v->valuestring);
-				r->value = eq ? strdup(eq + 1) : NULL;
-				p->nruntimes++;
-				if (!r->runtime || !r->key || (eq && !r->value))
-					return fail(p, cause, "out of memory");
-			}
-		} else {
-			return fail(p, cause, "%s: unknown field '%s' in policy", origin,
-				    it->string);
-		}
+static void runtimes_clear(struct ex_policy *p)
+{
+	for (size_t i = 0; i < p->nruntimes; i++) {
+		free(p->runtimes[i].runtime);
+		free(p->runtimes[i].key);
+		free(p->runtimes[i].value);
 	}
-	return p;
+	free(p->runtimes);
+	p->runtimes = NULL;
+	p->nruntimes = 0;
+}
+
+/* runtimeClassNodeLabels: {"<RuntimeClass>": "key" or "key=value"}; replaces the whole map. */
+static int parse_runtimes(struct ex_policy *p, const cJSON *it, const char *where, char **cause)
+{
+	const cJSON *v;
+
+	if (!cJSON_IsObject(it))
+		return sg_schema_fail(cause,
+				      "%s.runtimeClassNodeLabels must map RuntimeClass names to "
+				      "\"key\" or \"key=value\"",
+				      where);
+	runtimes_clear(p);
+	p->runtimes = calloc((size_t)sg_json_count(it) + 1, sizeof(*p->runtimes));
+	if (!p->runtimes)
+		return sg_schema_oom(cause);
+	cJSON_ArrayForEach(v, it)
+	{
+		struct ex_runtime_label *r = &p->runtimes[p->nruntimes];
+		const char *eq;
+
+		if (!cJSON_IsString(v) || !v->valuestring[0] || v->valuestring[0] == '=')
+			return sg_schema_fail(cause,
+					      "%s.runtimeClassNodeLabels.%s must be \"key\" or "
+					      "\"key=value\"",
+					      where, v->string);
+		eq = strchr(v->valuestring, '=');
+		r->runtime = strdup(v->string);
+		r->key = eq ? strndup(v->valuestring, (size_t)(eq - v->valuestring))
+			    : strdup(v->valuestring);
+		r->value = eq ? strdup(eq + 1) : NULL;
+		p->nruntimes++;
+		if (!r->runtime || !r->key || (eq && !r->value))
+			return sg_schema_oom(cause);
+	}
+	return 0;
+}
+
+/*
+ * Applies the fields present in doc (the policy object, at path where)
+ * onto p; a field left out keeps its value. 0, or -EINVAL / -ENOMEM with
+ * *cause naming the field.
+ */
+static int apply(struct ex_policy *p, const cJSON *doc, const char *where, char **cause)
+{
+	static const char *const keys[] = {"maxSandboxPodsPerNode", "closedLabel",
+					   "templateFreshnessSeconds", "runtimeClassNodeLabels",
+					   NULL};
+	const cJSON *closed = sg_json_get(doc, "closedLabel"), *rt;
+	long max = p->max_per_node;
+	int rc;
+
+	if ((rc = sg_schema_only_keys(doc, where, keys, cause)) != 0 ||
+	    (rc = sg_schema_int(doc, "maxSandboxPodsPerNode", where, 0, 100000, "0: no cap", &max,
+				cause)) != 0 ||
+	    (rc = sg_schema_duration(doc, "templateFreshnessSeconds", where, 0, 30 * 86400,
+				     &p->freshness, cause)) != 0)
+		return rc;
+	p->max_per_node = (unsigned)max;
+	if (closed) {
+		if (!cJSON_IsString(closed))
+			return sg_schema_fail(
+				cause, "%s.closedLabel must be a string (\"\" for none)", where);
+		/* Out of memory must not quietly mean "no closing label". */
+		free(p->closed_label);
+		p->closed_label = NULL;
+		if (closed->valuestring[0] && !(p->closed_label = strdup(closed->valuestring)))
+			return sg_schema_oom(cause);
+	}
+	rt = sg_json_get(doc, "runtimeClassNodeLabels");
+	if (rt && (rc = parse_runtimes(p, rt, where, cause)) != 0)
+		return rc;
+	return 0;
 }
 
 struct ex_policy *ex_policy_parse(const char *text, size_t len, const char *origin, char **cause)
@@ -117,24 +132,34 @@ struct ex_policy *ex_policy_parse(const char *text, size_t len, const char *orig
 	struct ex_policy *p = calloc(1, sizeof(*p));
 	char *err = NULL;
 	cJSON *def, *doc;
+	int rc;
 
 	if (!p || !(p->origin = strdup(origin)))
 		return fail(p, cause, "out of memory");
 	def = sg_json_parse(ex_default_policy_json, strlen(ex_default_policy_json), &err);
 	if (!def)
 		return fail(p, cause, "built-in default: %s", err);
-	p = apply(p, def, "built-in default", cause);
+	rc = apply(p, def, "built-in default", cause);
 	cJSON_Delete(def);
-	if (!p)
+	if (rc) {
+		ex_policy_free(p);
 		return NULL;
+	}
 	doc = sg_json_parse(text, len, &err);
 	if (!doc) {
 		p = fail(p, cause, "%s: %s", origin, err);
 		free(err);
 		return p;
 	}
-	p = apply(p, doc, origin, cause);
+	if (!cJSON_IsObject(doc))
+		rc = sg_schema_fail(cause, "%s: the policy must be a JSON object", origin);
+	else if ((rc = apply(p, doc, "policy", cause)) != 0)
+		prefix_origin(cause, origin);
 	cJSON_Delete(doc);
+	if (rc) {
+		ex_policy_free(p);
+		return NULL;
+	}
 	return p;
 }
 

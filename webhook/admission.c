@@ -17,8 +17,8 @@
 #define AUDIT_VALUE_MAX 4096
 
 /* Label prefixes a SandboxClaim may not put on the pod it gets. */
-static const char *const reserved_prefixes[] = {WH_LABEL_PREFIX, "agents.x-k8s.io/",
-						"extensions.agents.x-k8s.io/", NULL};
+static const char *const reserved_prefixes[] = {SG_LABEL_PREFIX, SG_AS_LABEL_PREFIX,
+						SG_AS_EXT_LABEL_PREFIX, NULL};
 
 static void copy(char *dst, size_t n, const char *src)
 {
@@ -202,7 +202,7 @@ static void check_netpol(const struct ctx *c, const cJSON *np, struct wh_violati
 	wh_violation(out,
 		     "spec.podSelector can match sandbox pods (they also carry labels their "
 		     "users chose) and NetworkPolicies add up; to keep this policy away from "
-		     "them, add {key: " WH_PROFILE_LABEL ", operator: DoesNotExist} to its "
+		     "them, add {key: " SG_LABEL_PROFILE ", operator: DoesNotExist} to its "
 		     "podSelector.matchExpressions%s",
 		     c->r->every_policy
 			     ? " (network.policyScope is every-policy: sandbox-guard does not add "
@@ -417,14 +417,14 @@ static void validate_object(const struct wh_policy *p, const struct wh_runtimes 
 
 static bool reserved_label(const char *key)
 {
-	return strncmp(key, AS_LABEL_PREFIX, strlen(AS_LABEL_PREFIX)) == 0 ||
-	       strncmp(key, AS_EXT_LABEL_PREFIX, strlen(AS_EXT_LABEL_PREFIX)) == 0;
+	return strncmp(key, SG_AS_LABEL_PREFIX, strlen(SG_AS_LABEL_PREFIX)) == 0 ||
+	       strncmp(key, SG_AS_EXT_LABEL_PREFIX, strlen(SG_AS_EXT_LABEL_PREFIX)) == 0;
 }
 
 /* The one reserved label a tenant may write: adoptable=true, at creation. */
 static bool tenant_adoptable(const cJSON *label)
 {
-	return strcmp(label->string, AS_LABEL_ADOPTABLE) == 0 && cJSON_IsString(label) &&
+	return strcmp(label->string, SG_AS_LABEL_ADOPTABLE) == 0 && cJSON_IsString(label) &&
 	       strcmp(label->valuestring, "true") == 0;
 }
 
@@ -488,8 +488,8 @@ static const char *label_list_more(const struct label_list *ll, char *buf, size_
 static bool kept_elsewhere(const char *key, const cJSON *old_obj, bool removal)
 {
 	return wh_is_sandbox_pod(old_obj) &&
-	       (strcmp(key, AS_LABEL_NAME_HASH) == 0 || strcmp(key, AS_LABEL_TEMPLATE) == 0 ||
-		(!removal && strcmp(key, AS_LABEL_CLAIM_UID) == 0));
+	       (strcmp(key, SG_AS_LABEL_NAME_HASH) == 0 || strcmp(key, SG_AS_LABEL_TEMPLATE) == 0 ||
+		(!removal && strcmp(key, SG_AS_LABEL_CLAIM_UID) == 0));
 }
 
 /*

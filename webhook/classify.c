@@ -48,10 +48,10 @@ bool wh_is_sandbox_pod(const cJSON *pod)
 	if (!cJSON_IsObject(pod))
 		return false;
 	labels = wh_labels(pod);
-	if (sg_json_get(labels, AS_LABEL_NAME_HASH) || sg_json_get(labels, WH_PROFILE_LABEL))
+	if (sg_json_get(labels, SG_AS_LABEL_NAME_HASH) || sg_json_get(labels, SG_LABEL_PROFILE))
 		return true;
-	if (sg_json_str(labels, AS_LABEL_ADOPTABLE) &&
-	    strcmp(sg_json_str(labels, AS_LABEL_ADOPTABLE), "true") == 0)
+	if (sg_json_str(labels, SG_AS_LABEL_ADOPTABLE) &&
+	    strcmp(sg_json_str(labels, SG_AS_LABEL_ADOPTABLE), "true") == 0)
 		return true;
 	refs = sg_json_arr(sg_json_get(pod, "metadata"), "ownerReferences");
 	cJSON_ArrayForEach(ref, refs)

@@ -19,23 +19,10 @@
 
 #include <cjson/cJSON.h>
 
-#define AS_GROUP	   "agents.x-k8s.io"
-#define AS_EXT_GROUP	   "extensions.agents.x-k8s.io"
-#define AS_LABEL_NAME_HASH "agents.x-k8s.io/sandbox-name-hash"
-#define AS_LABEL_TEMPLATE  "agents.x-k8s.io/sandbox-template-ref-hash"
-#define AS_LABEL_WARM_POOL "agents.x-k8s.io/warm-pool-sandbox"
-#define AS_LABEL_ADOPTABLE "agents.x-k8s.io/adoptable"
-/*
- * The UID of the SandboxClaim a sandbox belongs to. agent-sandbox writes
- * it on the Sandbox when a claim creates or adopts it (for discovery and
- * NetworkPolicy targeting) and never changes it: a Sandbox belongs to one
- * claim for life. 1.0 keeps it off pods (reserved keys of a pod template
- * are dropped) and scrubs it from pods that older releases labelled.
- */
-#define AS_LABEL_CLAIM_UID "agents.x-k8s.io/claim-uid"
-/* Label prefixes agent-sandbox reserves for itself on the pods it manages. */
-#define AS_LABEL_PREFIX	    "agents.x-k8s.io/"
-#define AS_EXT_LABEL_PREFIX "extensions.agents.x-k8s.io/"
+#include "sg_labels.h"
+
+#define AS_GROUP     "agents.x-k8s.io"
+#define AS_EXT_GROUP "extensions.agents.x-k8s.io"
 
 enum wh_kind {
 	WH_KIND_OTHER = 0,

@@ -402,7 +402,7 @@ void wh_mutate_pod_rt(const struct wh_policy *pol, const struct wh_rules *r,
 	each_container(r, spec, "containers", limit_container, patch);
 	size_empty_dirs(r, spec, patch);
 	labels = sg_json_obj(sg_json_get(pod, "metadata"), "labels");
-	if (!sg_json_get(labels, WH_PROFILE_LABEL)) {
+	if (!sg_json_get(labels, SG_LABEL_PROFILE)) {
 		wh_path_init(&q);
 		wh_path_key(&q, "metadata");
 		wh_path_key(&q, "labels");
@@ -410,13 +410,13 @@ void wh_mutate_pod_rt(const struct wh_policy *pol, const struct wh_rules *r,
 			struct sg_buf v;
 
 			sg_buf_init(&v, 512);
-			sg_buf_printf(&v, "{\"%s\":", WH_PROFILE_LABEL);
+			sg_buf_printf(&v, "{\"%s\":", SG_LABEL_PROFILE);
 			sg_buf_json_str(&v, r->default_profile);
 			sg_buf_putc(&v, '}');
 			wh_patch_add(patch, &q, v.data ? v.data : "{}");
 			sg_buf_release(&v);
 		} else {
-			wh_path_key(&q, WH_PROFILE_LABEL);
+			wh_path_key(&q, SG_LABEL_PROFILE);
 			wh_patch_add_str(patch, &q, r->default_profile);
 		}
 	}
@@ -538,7 +538,7 @@ static void narrow_rules(const struct wh_policy *pol, const struct wh_rules *r, 
 /* Adds {key: <profile label>, operator: DoesNotExist} to spec.podSelector. */
 static void scope_away(const cJSON *spec, struct wh_patch *patch)
 {
-#define DOES_NOT_EXIST "{\"key\":\"" WH_PROFILE_LABEL "\",\"operator\":\"DoesNotExist\"}"
+#define DOES_NOT_EXIST "{\"key\":\"" SG_LABEL_PROFILE "\",\"operator\":\"DoesNotExist\"}"
 	const cJSON *sel = sg_json_get(spec, "podSelector");
 	const cJSON *me = sg_json_get(sel, "matchExpressions");
 	struct wh_path p;
@@ -607,7 +607,7 @@ void wh_mutate_netpol(const struct wh_policy *pol, const struct wh_rules *r, con
 			     "this NetworkPolicy goes beyond the sandbox network envelope "
 			     "(%.400s) and its podSelector can match sandbox pods (they also "
 			     "carry labels their users chose), so sandbox-guard scoped it away "
-			     "from them: its podSelector now also requires " WH_PROFILE_LABEL
+			     "from them: its podSelector now also requires " SG_LABEL_PROFILE
 			     " DoesNotExist. NetworkPolicies add up, so unscoped it would open "
 			     "those sandboxes; it still applies to every other pod it selects",
 			     v.n ? v.items[0] : "more problems than can be listed");

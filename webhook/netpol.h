@@ -34,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ipset.h"
 #include "violations.h"
 
 /* An envelope (or profile) as parsed from the policy; pointers into the policy tree. */
@@ -111,12 +112,5 @@ int wh_netpol_missing_excepts(const cJSON *block, const cJSON *ports, bool ingre
 /* True if the whole of rules is inside envelope (used to check profiles at load). */
 bool wh_netrules_within(const struct wh_netrules *rules, const struct wh_netrules *envelope,
 			const struct wh_dns *dns, char **cause);
-
-/* "10.0.0.0/8" etc. parsing, exposed for tests: 0, or -1 if invalid. */
-struct wh_iprange {
-	int family; /* 4 or 6 */
-	unsigned __int128 lo, hi;
-};
-int wh_cidr_parse(const char *s, struct wh_iprange *out);
 
 #endif

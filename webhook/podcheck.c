@@ -538,7 +538,7 @@ void wh_check_podspec(const struct wh_podcheck *c, const cJSON *spec, struct wh_
 void wh_check_profile_label(const struct wh_rules *r, const cJSON *labels, bool required,
 			    const char *where, struct wh_violations *out)
 {
-	const cJSON *v = sg_json_get(labels, WH_PROFILE_LABEL);
+	const cJSON *v = sg_json_get(labels, SG_LABEL_PROFILE);
 	char allowed[512];
 
 	wh_list_text(r->allowed_profiles, allowed, sizeof(allowed));
@@ -547,12 +547,12 @@ void wh_check_profile_label(const struct wh_rules *r, const cJSON *labels, bool 
 			wh_violation(out,
 				     "%s: label %s is missing; it binds the pod to its network "
 				     "isolation (is the mutating webhook registered?)",
-				     where, WH_PROFILE_LABEL);
+				     where, SG_LABEL_PROFILE);
 		return;
 	}
 	if (!cJSON_IsString(v) || !wh_in_list(r->allowed_profiles, v->valuestring))
 		wh_violation(out, "%s: label %s is '%.63s'; this namespace allows: %s", where,
-			     WH_PROFILE_LABEL, cJSON_IsString(v) ? v->valuestring : "?", allowed);
+			     SG_LABEL_PROFILE, cJSON_IsString(v) ? v->valuestring : "?", allowed);
 }
 
 void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
@@ -576,14 +576,14 @@ void wh_check_labels_kept(const cJSON *old_labels, const cJSON *new_labels,
 		 * older release labelled, and losing it widens nothing (policies
 		 * only add what a pod may reach; our profile label stays).
 		 */
-		if ((strncmp(o->string, WH_LABEL_PREFIX, strlen(WH_LABEL_PREFIX)) != 0 &&
-		     strcmp(o->string, AS_LABEL_NAME_HASH) != 0 &&
-		     strcmp(o->string, AS_LABEL_TEMPLATE) != 0 &&
-		     strcmp(o->string, AS_LABEL_CLAIM_UID) != 0) ||
+		if ((strncmp(o->string, SG_LABEL_PREFIX, strlen(SG_LABEL_PREFIX)) != 0 &&
+		     strcmp(o->string, SG_AS_LABEL_NAME_HASH) != 0 &&
+		     strcmp(o->string, SG_AS_LABEL_TEMPLATE) != 0 &&
+		     strcmp(o->string, SG_AS_LABEL_CLAIM_UID) != 0) ||
 		    !cJSON_IsString(o))
 			continue;
 		n = sg_json_get(new_labels, o->string);
-		if (!n && strcmp(o->string, AS_LABEL_CLAIM_UID) == 0)
+		if (!n && strcmp(o->string, SG_AS_LABEL_CLAIM_UID) == 0)
 			continue;
 		if (!n)
 			wh_violation(out,

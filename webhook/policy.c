@@ -9,6 +9,7 @@
 
 #include "sg_buf.h"
 #include "sg_json.h"
+#include "sg_schema.h"
 
 /* Ingress only from agent-sandbox's router. */
 #define SANDBOX_ROUTER_RULE                                                                        \
@@ -196,70 +197,6 @@ static bool valid_dns_subdomain(const char *s)
 	return true;
 }
 
-/* Rejects members of obj not in the NULL-terminated list. */
-static int only_keys(const cJSON *obj, const char *where, const char *const *allowed, char **cause)
-{
-	const cJSON *it;
-
-	if (!cJSON_IsObject(obj))
-		return sg_failf(cause, "%s must be an object", where);
-	cJSON_ArrayForEach(it, obj)
-	{
-		const char *const *a;
-
-		for (a = allowed; *a; a++)
-			if (strcmp(*a, it->string) == 0)
-				break;
-		if (!*a)
-			return sg_failf(cause, "unknown field '%s' in %s", it->string, where);
-	}
-	return 0;
-}
-
-static int get_bool(const cJSON *obj, const char *key, const char *where, bool *out, char **cause)
-{
-	const cJSON *it = sg_json_get(obj, key);
-
-	if (!it)
-		return 0;
-	if (!cJSON_IsBool(it))
-		return sg_failf(cause, "%s.%s must be true or false", where, key);
-	*out = cJSON_IsTrue(it);
-	return 0;
-}
-
-static int get_str(const cJSON *obj, const char *key, const char *where, const char **out,
-		   char **cause)
-{
-	const cJSON *it = sg_json_get(obj, key);
-
-	if (!it)
-		return 0;
-	if (!cJSON_IsString(it))
-		return sg_failf(cause, "%s.%s must be a string", where, key);
-	*out = it->valuestring;
-	return 0;
-}
-
-static int get_str_array(const cJSON *obj, const char *key, const char *where, const cJSON **out,
-			 char **cause)
-{
-	const cJSON *it = sg_json_get(obj, key), *e;
-
-	if (!it)
-		return 0;
-	if (!cJSON_IsArray(it))
-		return sg_failf(cause, "%s.%s must be an array of strings", where, key);
-	cJSON_ArrayForEach(e, it)
-	{
-		if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
-			return sg_failf(cause, "%s.%s must hold only non-empty strings", where,
-					key);
-	}
-	*out = it;
-	return 0;
-}
-
 /*
  * runtimeClass.default: one name (as before the list existed), or an
  * ordered list of names, the first that exists in the cluster winning.
@@ -280,23 +217,24 @@ static int get_runtime_prefs(const cJSON *rc, const char *where, struct wh_rules
 		cJSON_ArrayForEach(e, it)
 		{
 			if (!cJSON_IsString(e) || e->valuestring[0] == '\0')
-				return sg_failf(cause,
-						"%s.default must hold only non-empty strings",
-						where);
+				return sg_schema_fail(cause,
+						      "%s.default must hold only non-empty strings",
+						      where);
 			if (r->nruntime_prefs == WH_RUNTIME_PREFS_MAX)
-				return sg_failf(cause, "%s.default names more than %d classes",
-						where, WH_RUNTIME_PREFS_MAX);
+				return sg_schema_fail(cause,
+						      "%s.default names more than %d classes",
+						      where, WH_RUNTIME_PREFS_MAX);
 			for (size_t i = 0; i < r->nruntime_prefs; i++)
 				if (strcmp(r->runtime_prefs[i], e->valuestring) == 0)
-					return sg_failf(cause, "%s.default names '%s' twice", where,
-							e->valuestring);
+					return sg_schema_fail(cause, "%s.default names '%s' twice",
+							      where, e->valuestring);
 			r->runtime_prefs[r->nruntime_prefs++] = e->valuestring;
 		}
 	} else {
-		return sg_failf(cause,
-				"%s.default must be a RuntimeClass name or a list of them, "
-				"in order of preference",
-				where);
+		return sg_schema_fail(cause,
+				      "%s.default must be a RuntimeClass name or a list of them, "
+				      "in order of preference",
+				      where);
 	}
 	if (r->nruntime_prefs)
 		r->runtime_default = r->runtime_prefs[0];
@@ -317,7 +255,7 @@ static int parse_mode(const cJSON *obj, const char *where, enum wh_mode *mode, c
 {
 	const char *s = NULL;
 
-	if (get_str(obj, "mode", where, &s, cause))
+	if (sg_schema_str(obj, "mode", where, &s, cause))
 		return -EINVAL;
 	if (!s)
 		return 0;
@@ -328,7 +266,8 @@ static int parse_mode(const cJSON *obj, const char *where, enum wh_mode *mode, c
 	else if (strcmp(s, "audit") == 0)
 		*mode = WH_AUDIT;
 	else
-		return sg_failf(cause, "%s.mode is '%s'; use enforce, warn or audit", where, s);
+		return sg_schema_fail(cause, "%s.mode is '%s'; use enforce, warn or audit", where,
+				      s);
 	return 0;
 }
 
@@ -342,50 +281,50 @@ static int parse_scheduling(struct wh_policy *p, const cJSON *sched, const char 
 	char w[512];
 
 	if (!cJSON_IsObject(sched))
-		return sg_failf(cause, "%s must be an object", where);
+		return sg_schema_fail(cause, "%s must be an object", where);
 	p->nsched = (size_t)sg_json_count(sched);
 	p->sched = calloc(p->nsched ? p->nsched : 1, sizeof(*p->sched));
 	if (!p->sched)
-		return sg_failf(cause, "out of memory");
+		return sg_schema_oom(cause);
 	p->nsched = 0;
 	cJSON_ArrayForEach(rt, sched)
 	{
 		struct wh_scheduling *s = &p->sched[p->nsched++];
 
 		snprintf(w, sizeof(w), "%.200s.%.200s", where, rt->string);
-		if (only_keys(rt, w, keys, cause))
+		if (sg_schema_only_keys(rt, w, keys, cause))
 			return -EINVAL;
 		s->runtime = rt->string;
 		it = sg_json_get(rt, "nodeSelector");
 		if (it) {
 			if (!cJSON_IsObject(it))
-				return sg_failf(cause,
-						"%s.nodeSelector must be an object of strings", w);
+				return sg_schema_fail(
+					cause, "%s.nodeSelector must be an object of strings", w);
 			cJSON_ArrayForEach(t, it)
 			{
 				if (!cJSON_IsString(t))
-					return sg_failf(cause,
-							"%s.nodeSelector.%s must be a string", w,
-							t->string);
+					return sg_schema_fail(cause,
+							      "%s.nodeSelector.%s must be a string",
+							      w, t->string);
 			}
 			s->node_selector = it;
 		}
 		it = sg_json_get(rt, "tolerations");
 		if (it) {
 			if (!cJSON_IsArray(it))
-				return sg_failf(cause, "%s.tolerations must be an array", w);
+				return sg_schema_fail(cause, "%s.tolerations must be an array", w);
 			cJSON_ArrayForEach(t, it)
 			{
 				const cJSON *f;
 
-				if (only_keys(t, "a toleration", tkeys, cause))
+				if (sg_schema_only_keys(t, "a toleration", tkeys, cause))
 					return -EINVAL;
 				cJSON_ArrayForEach(f, t)
 				{
 					bool num = strcmp(f->string, "tolerationSeconds") == 0;
 
 					if (num ? !cJSON_IsNumber(f) : !cJSON_IsString(f))
-						return sg_failf(
+						return sg_schema_fail(
 							cause, "%s.tolerations: %s must be a %s", w,
 							f->string, num ? "number" : "string");
 				}
@@ -406,25 +345,25 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 
 	if (profiles) {
 		if (!cJSON_IsObject(profiles) || sg_json_count(profiles) == 0)
-			return sg_failf(cause, "%s.network.profiles must name at least one profile",
-					where);
+			return sg_schema_fail(
+				cause, "%s.network.profiles must name at least one profile", where);
 		free(p->profiles);
 		p->nprofiles = 0;
 		p->profiles = calloc((size_t)sg_json_count(profiles), sizeof(*p->profiles));
 		if (!p->profiles)
-			return sg_failf(cause, "out of memory");
+			return sg_schema_oom(cause);
 		cJSON_ArrayForEach(it, profiles)
 		{
 			struct wh_profile *pr = &p->profiles[p->nprofiles];
 
 			snprintf(w, sizeof(w), "%.200s.network.profiles.%.200s", where, it->string);
 			if (!valid_label_value(it->string))
-				return sg_failf(
+				return sg_schema_fail(
 					cause, "%s: a profile name must be a valid label value", w);
 			pr->name = it->string;
 			if (sg_json_get(it, "allowUnmanagedTemplates"))
-				return sg_failf(cause,
-						"unknown field 'allowUnmanagedTemplates' in %s", w);
+				return sg_schema_fail(
+					cause, "unknown field 'allowUnmanagedTemplates' in %s", w);
 			if (wh_netrules_parse(it, w, &pr->rules, cause))
 				return -EINVAL;
 			p->nprofiles++;
@@ -432,7 +371,8 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 	}
 	if (dns) {
 		snprintf(w, sizeof(w), "%s.network.clusterDNS", where);
-		if (only_keys(dns, w, dns_keys, cause) || wh_netpeer_check(dns, w, cause) ||
+		if (sg_schema_only_keys(dns, w, dns_keys, cause) ||
+		    wh_netpeer_check(dns, w, cause) ||
 		    wh_netports_check(sg_json_get(dns, "ports"), w, cause))
 			return -EINVAL;
 		cJSON_Delete(p->dns.peer);
@@ -441,7 +381,7 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 		cJSON_DeleteItemFromObjectCaseSensitive(p->dns.peer, "ports");
 		p->dns.ports = cJSON_Duplicate(sg_json_get(dns, "ports"), true);
 		if (!p->dns.peer)
-			return sg_failf(cause, "out of memory");
+			return sg_schema_oom(cause);
 		if (!p->dns.ports)
 			p->dns.ports = cJSON_CreateArray();
 	}
@@ -456,8 +396,9 @@ static int parse_limit(const cJSON *obj, const char *where, struct wh_limit *l, 
 	struct wh_quantity q = {0};
 	int rc;
 
-	if (only_keys(obj, where, keys, cause) || get_str(obj, "default", where, &d, cause) ||
-	    get_bool(obj, "required", where, &l->required, cause))
+	if (sg_schema_only_keys(obj, where, keys, cause) ||
+	    sg_schema_str(obj, "default", where, &d, cause) ||
+	    sg_schema_bool(obj, "required", where, &l->required, cause))
 		return -EINVAL;
 	if (!d)
 		return 0;
@@ -465,17 +406,19 @@ static int parse_limit(const cJSON *obj, const char *where, struct wh_limit *l, 
 		/* A bad quantity would make every defaulted pod invalid: refuse it here. */
 		rc = wh_quantity_parse(d, &q);
 		if (rc == -ERANGE)
-			return sg_failf(cause, "%s.default '%.64s' is too large", where, d);
+			return sg_schema_fail(cause, "%s.default '%.64s' is too large", where, d);
 		if (rc)
-			return sg_failf(cause,
-					"%s.default '%.64s' is not a Kubernetes quantity (such as "
-					"512Mi, 2Gi or 500m)",
-					where, d);
+			return sg_schema_fail(
+				cause,
+				"%s.default '%.64s' is not a Kubernetes quantity (such as "
+				"512Mi, 2Gi or 500m)",
+				where, d);
 		if (q.negative || q.nano == 0)
-			return sg_failf(cause,
-					"%s.default '%s' must be more than zero (use \"\" for no "
-					"default)",
-					where, d);
+			return sg_schema_fail(
+				cause,
+				"%s.default '%s' must be more than zero (use \"\" for no "
+				"default)",
+				where, d);
 	}
 	l->dflt = d[0] ? d : NULL;
 	l->value = q;
@@ -490,7 +433,7 @@ static int parse_resources(const cJSON *res, const char *where, struct wh_rules 
 		    *ed = sg_json_get(res, "emptyDirSizeLimit");
 	char w[512];
 
-	if (only_keys(res, where, keys, cause))
+	if (sg_schema_only_keys(res, where, keys, cause))
 		return -EINVAL;
 	if (limits) {
 		const char *names[WH_RES_COUNT + 1];
@@ -499,7 +442,7 @@ static int parse_resources(const cJSON *res, const char *where, struct wh_rules 
 			names[i] = wh_resource_names[i];
 		names[WH_RES_COUNT] = NULL;
 		snprintf(w, sizeof(w), "%.400s.limits", where);
-		if (only_keys(limits, w, names, cause))
+		if (sg_schema_only_keys(limits, w, names, cause))
 			return -EINVAL;
 		for (int i = 0; i < WH_RES_COUNT; i++) {
 			const cJSON *l = sg_json_get(limits, wh_resource_names[i]);
@@ -544,20 +487,20 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	const cJSON *rc, *h, *net;
 	char w[512];
 
-	if (only_keys(obj, where, top ? top_keys : ns_keys, cause) ||
+	if (sg_schema_only_keys(obj, where, top ? top_keys : ns_keys, cause) ||
 	    parse_mode(obj, where, &r->mode, cause) ||
-	    get_bool(obj, "mutate", where, &r->mutate, cause) ||
-	    get_str_array(obj, "allowedVolumeTypes", where, &r->volume_types, cause) ||
-	    get_str(obj, "schedulerName", where, &r->scheduler_name, cause))
+	    sg_schema_bool(obj, "mutate", where, &r->mutate, cause) ||
+	    sg_schema_str_list(obj, "allowedVolumeTypes", where, &r->volume_types, cause) ||
+	    sg_schema_str(obj, "schedulerName", where, &r->scheduler_name, cause))
 		return -EINVAL;
 
 	rc = sg_json_get(obj, "runtimeClass");
 	if (rc) {
 		snprintf(w, sizeof(w), "%s.runtimeClass", where);
-		if (only_keys(rc, w, top ? rc_top : rc_ns, cause) ||
+		if (sg_schema_only_keys(rc, w, top ? rc_top : rc_ns, cause) ||
 		    get_runtime_prefs(rc, w, r, cause) ||
-		    get_str_array(rc, "allowed", w, &r->runtime_allowed, cause) ||
-		    get_str_array(rc, "allowedHandlers", w, &r->runtime_handlers, cause))
+		    sg_schema_str_list(rc, "allowed", w, &r->runtime_allowed, cause) ||
+		    sg_schema_str_list(rc, "allowedHandlers", w, &r->runtime_handlers, cause))
 			return -EINVAL;
 		if (top && sg_json_get(rc, "scheduling")) {
 			snprintf(w, sizeof(w), "%s.runtimeClass.scheduling", where);
@@ -570,16 +513,16 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	h = sg_json_get(obj, "hardening");
 	if (h) {
 		snprintf(w, sizeof(w), "%s.hardening", where);
-		if (only_keys(h, w, hard_keys, cause) ||
-		    get_bool(h, "disableServiceAccountToken", w, &r->no_token, cause) ||
-		    get_bool(h, "disableServiceLinks", w, &r->no_service_links, cause) ||
-		    get_bool(h, "seccompRuntimeDefault", w, &r->seccomp, cause) ||
-		    get_bool(h, "disallowPrivilegeEscalation", w, &r->no_privilege_escalation,
-			     cause) ||
-		    get_bool(h, "dropAllCapabilities", w, &r->drop_all, cause) ||
-		    get_bool(h, "runAsNonRoot", w, &r->run_as_non_root, cause) ||
-		    get_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause) ||
-		    get_bool(h, "userNamespaces", w, &r->user_namespaces, cause))
+		if (sg_schema_only_keys(h, w, hard_keys, cause) ||
+		    sg_schema_bool(h, "disableServiceAccountToken", w, &r->no_token, cause) ||
+		    sg_schema_bool(h, "disableServiceLinks", w, &r->no_service_links, cause) ||
+		    sg_schema_bool(h, "seccompRuntimeDefault", w, &r->seccomp, cause) ||
+		    sg_schema_bool(h, "disallowPrivilegeEscalation", w, &r->no_privilege_escalation,
+				   cause) ||
+		    sg_schema_bool(h, "dropAllCapabilities", w, &r->drop_all, cause) ||
+		    sg_schema_bool(h, "runAsNonRoot", w, &r->run_as_non_root, cause) ||
+		    sg_schema_bool(h, "readOnlyRootFilesystem", w, &r->read_only_root, cause) ||
+		    sg_schema_bool(h, "userNamespaces", w, &r->user_namespaces, cause))
 			return -EINVAL;
 	}
 	if (sg_json_get(obj, "resources")) {
@@ -590,9 +533,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 	net = sg_json_get(obj, "network");
 	if (net) {
 		snprintf(w, sizeof(w), "%s.network", where);
-		if (only_keys(net, w, top ? net_top : net_ns, cause) ||
-		    get_str(net, "defaultProfile", w, &r->default_profile, cause) ||
-		    get_str_array(net, "allowedProfiles", w, &r->allowed_profiles, cause))
+		if (sg_schema_only_keys(net, w, top ? net_top : net_ns, cause) ||
+		    sg_schema_str(net, "defaultProfile", w, &r->default_profile, cause) ||
+		    sg_schema_str_list(net, "allowedProfiles", w, &r->allowed_profiles, cause))
 			return -EINVAL;
 		if (sg_json_get(net, "envelope")) {
 			const cJSON *env = sg_json_get(net, "envelope"), *au;
@@ -602,9 +545,9 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 				return -EINVAL;
 			au = sg_json_get(env, "allowUnmanagedTemplates");
 			if (au && !cJSON_IsBool(au))
-				return sg_failf(cause,
-						"%s.allowUnmanagedTemplates must be true or false",
-						w);
+				return sg_schema_fail(
+					cause, "%s.allowUnmanagedTemplates must be true or false",
+					w);
 			r->allow_unmanaged = cJSON_IsTrue(au);
 		}
 		if (sg_json_get(net, "policyScope")) {
@@ -613,10 +556,11 @@ static int parse_rules(struct wh_policy *p, const cJSON *obj, const char *where,
 			if (!cJSON_IsString(ps) ||
 			    (strcmp(ps->valuestring, "sandbox-selectors") != 0 &&
 			     strcmp(ps->valuestring, "every-policy") != 0))
-				return sg_failf(cause,
-						"%s.policyScope must be \"sandbox-selectors\" or "
-						"\"every-policy\"",
-						w);
+				return sg_schema_fail(
+					cause,
+					"%s.policyScope must be \"sandbox-selectors\" or "
+					"\"every-policy\"",
+					w);
 			r->every_policy = strcmp(ps->valuestring, "every-policy") == 0;
 		}
 		if (top && parse_network_top(p, net, where, cause))
@@ -641,13 +585,13 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 	char list[512];
 
 	if (sg_json_count(r->runtime_allowed) == 0)
-		return sg_failf(cause,
-				"%s: runtimeClass.allowed must name at least one RuntimeClass",
-				where);
+		return sg_schema_fail(
+			cause, "%s: runtimeClass.allowed must name at least one RuntimeClass",
+			where);
 	cJSON_ArrayForEach(it, r->runtime_allowed)
 	{
 		if (!valid_dns_subdomain(it->valuestring))
-			return sg_failf(
+			return sg_schema_fail(
 				cause,
 				"%s: runtimeClass.allowed: '%s' is not a valid RuntimeClass name",
 				where, it->valuestring);
@@ -656,39 +600,40 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 		if (wh_in_list(r->runtime_allowed, r->runtime_prefs[i]))
 			continue;
 		wh_list_text(r->runtime_allowed, list, sizeof(list));
-		return sg_failf(cause,
-				"%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
-				where, r->runtime_prefs[i], list);
+		return sg_schema_fail(
+			cause, "%s: runtimeClass.default '%s' is not in runtimeClass.allowed (%s)",
+			where, r->runtime_prefs[i], list);
 	}
 	if (sg_json_count(r->runtime_handlers) == 0)
-		return sg_failf(cause,
-				"%s: runtimeClass.allowedHandlers must name at least one handler",
-				where);
+		return sg_schema_fail(
+			cause, "%s: runtimeClass.allowedHandlers must name at least one handler",
+			where);
 	cJSON_ArrayForEach(it, r->runtime_handlers)
 	{
 		if (!valid_dns_label(it->valuestring))
-			return sg_failf(cause,
-					"%s: runtimeClass.allowedHandlers: '%s' is not a valid "
-					"RuntimeClass handler (a DNS label)",
-					where, it->valuestring);
+			return sg_schema_fail(
+				cause,
+				"%s: runtimeClass.allowedHandlers: '%s' is not a valid "
+				"RuntimeClass handler (a DNS label)",
+				where, it->valuestring);
 	}
 	if (r->scheduler_name && r->scheduler_name[0] && !valid_dns_subdomain(r->scheduler_name))
-		return sg_failf(cause, "%s: schedulerName '%s' is not a valid scheduler name",
-				where, r->scheduler_name);
+		return sg_schema_fail(cause, "%s: schedulerName '%s' is not a valid scheduler name",
+				      where, r->scheduler_name);
 	if (!r->default_profile || !valid_label_value(r->default_profile))
-		return sg_failf(cause, "%s: network.defaultProfile must be a valid label value",
-				where);
+		return sg_schema_fail(
+			cause, "%s: network.defaultProfile must be a valid label value", where);
 	cJSON_ArrayForEach(it, r->allowed_profiles)
 	{
 		if (!valid_label_value(it->valuestring))
-			return sg_failf(
+			return sg_schema_fail(
 				cause,
 				"%s: network.allowedProfiles: '%s' is not a valid label value",
 				where, it->valuestring);
 	}
 	if (!wh_in_list(r->allowed_profiles, r->default_profile)) {
 		wh_list_text(r->allowed_profiles, list, sizeof(list));
-		return sg_failf(
+		return sg_schema_fail(
 			cause,
 			"%s: network.defaultProfile '%s' is not in network.allowedProfiles (%s)",
 			where, r->default_profile, list);
@@ -700,7 +645,7 @@ static int check_rules(const struct wh_policy *p, const struct wh_rules *r, cons
 		char *why = NULL;
 
 		if (!pr)
-			return sg_failf(
+			return sg_schema_fail(
 				cause,
 				"%s: network profile '%s' is not defined in network.profiles",
 				where, it->valuestring);
@@ -740,29 +685,29 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 	ex = sg_json_get(root, "exemptions");
 	if (ex) {
 		snprintf(w, sizeof(w), "%s.exemptions", where);
-		if (only_keys(ex, w, ex_keys, cause) ||
-		    get_str_array(ex, "namespaces", w, &p->exempt_ns, cause) ||
-		    get_str_array(ex, "users", w, &p->exempt_users, cause) ||
-		    get_str_array(ex, "groups", w, &p->exempt_groups, cause))
+		if (sg_schema_only_keys(ex, w, ex_keys, cause) ||
+		    sg_schema_str_list(ex, "namespaces", w, &p->exempt_ns, cause) ||
+		    sg_schema_str_list(ex, "users", w, &p->exempt_users, cause) ||
+		    sg_schema_str_list(ex, "groups", w, &p->exempt_groups, cause))
 			return -EINVAL;
 	}
 	as = sg_json_get(root, "agentSandbox");
 	if (as) {
 		snprintf(w, sizeof(w), "%s.agentSandbox", where);
-		if (only_keys(as, w, as_keys, cause) ||
-		    get_str_array(as, "controllerUsers", w, &p->controller_users, cause))
+		if (sg_schema_only_keys(as, w, as_keys, cause) ||
+		    sg_schema_str_list(as, "controllerUsers", w, &p->controller_users, cause))
 			return -EINVAL;
 	}
 	nss = sg_json_get(root, "namespaces");
 	if (nss && !cJSON_IsObject(nss))
-		return sg_failf(cause, "%s.namespaces must be an object keyed by namespace name",
-				where);
+		return sg_schema_fail(
+			cause, "%s.namespaces must be an object keyed by namespace name", where);
 	if (!nss || sg_json_count(nss) == 0 || root == p->defaults)
 		return 0;
 	free(p->ns);
 	p->ns = calloc((size_t)sg_json_count(nss), sizeof(*p->ns));
 	if (!p->ns)
-		return sg_failf(cause, "out of memory");
+		return sg_schema_oom(cause);
 	p->nns = 0;
 	cJSON_ArrayForEach(it, nss)
 	{
@@ -770,12 +715,13 @@ static int parse_top(struct wh_policy *p, const cJSON *root, const char *where, 
 
 		if (!valid_dns_subdomain(it->string) || strlen(it->string) > 63 ||
 		    strchr(it->string, '.'))
-			return sg_failf(cause, "%s.namespaces: '%s' is not a valid namespace name",
-					where, it->string);
+			return sg_schema_fail(cause,
+					      "%s.namespaces: '%s' is not a valid namespace name",
+					      where, it->string);
 		for (size_t i = 0; i < p->nns; i++)
 			if (strcmp(p->ns[i].name, it->string) == 0)
-				return sg_failf(cause, "%s.namespaces: '%s' appears twice", where,
-						it->string);
+				return sg_schema_fail(cause, "%s.namespaces: '%s' appears twice",
+						      where, it->string);
 		snprintf(w, sizeof(w), "%s.namespaces.%s", where, it->string);
 		n->name = it->string;
 		n->rules = p->global; /* inherit, then override */

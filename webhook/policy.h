@@ -21,11 +21,8 @@
 
 #include "netpol.h"
 #include "quantity.h"
+#include "sg_labels.h"
 
-/* The label that carries a sandbox pod's network profile. */
-#define WH_PROFILE_LABEL "sandbox-guard.io/network-profile"
-/* Every label under this prefix is ours and protected. */
-#define WH_LABEL_PREFIX "sandbox-guard.io/"
 /* The identity the upstream agent-sandbox manifests give the controller. */
 #define WH_DEFAULT_CONTROLLER_USER                                                                 \
 	"system:serviceaccount:agent-sandbox-system:agent-sandbox-controller"

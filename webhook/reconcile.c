@@ -6,24 +6,23 @@
 
 #include <event2/event.h>
 
+#include "ipset.h"
 #include "netpol.h"
 #include "policy.h"
 #include "sg_buf.h"
 #include "sg_json.h"
 #include "sg_kube.h"
+#include "sg_labels.h"
 #include "sg_log.h"
 #include "sg_map.h"
 #include "sg_metrics.h"
 
-#define POD_PATH "/api/v1/pods?labelSelector=sandbox-guard.io%2Fnetwork-profile"
-#define NP_PATH                                                                                    \
-	"/apis/networking.k8s.io/v1/"                                                              \
-	"networkpolicies?labelSelector=app.kubernetes.io%2Fmanaged-by%3D"                          \
-	"sandbox-guard"
-#define MAX_INFLIGHT 8
-#define RESYNC_S     60
-#define RETRY_MIN_MS 500
-#define RETRY_MAX_MS 30000
+#define POD_COLLECTION "/api/v1/pods"
+#define NP_COLLECTION  "/apis/networking.k8s.io/v1/networkpolicies"
+#define MAX_INFLIGHT   8
+#define RESYNC_S       60
+#define RETRY_MIN_MS   500
+#define RETRY_MAX_MS   30000
 
 /* One (namespace, profile): how many pods use it and what we do about it. */
 struct target {
@@ -115,17 +114,9 @@ static void enqueue(struct target *t)
  * NetworkPolicy ("must not have an IPv4-mapped IPv6 address"). The default
  * profile does not list ::ffff:0:0/96, but a custom profile may; such
  * excepts are left out of the policy we apply: a connection to a mapped
- * address leaves as IPv4, which the IPv4 rules govern.
+ * address leaves as IPv4, which the IPv4 rules govern (wh_cidr_ipv4_mapped
+ * says which excepts are wholly mapped).
  */
-static bool ipv4_mapped(const char *cidr)
-{
-	struct wh_iprange r, mapped;
-
-	return wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
-	       wh_cidr_parse("::ffff:0:0/96", &mapped) == 0 && r.lo >= mapped.lo &&
-	       r.lo <= mapped.hi;
-}
-
 static void drop_mapped_excepts(cJSON *rules, const char *peers)
 {
 	cJSON *rule, *peer;
@@ -140,7 +131,7 @@ static void drop_mapped_excepts(cJSON *rules, const char *peers)
 			for (int i = cJSON_GetArraySize(except) - 1; i >= 0; i--) {
 				cJSON *e = cJSON_GetArrayItem(except, i);
 
-				if (cJSON_IsString(e) && ipv4_mapped(e->valuestring))
+				if (cJSON_IsString(e) && wh_cidr_ipv4_mapped(e->valuestring))
 					cJSON_DeleteItemFromArray(except, i);
 			}
 			if (except && cJSON_GetArraySize(except) == 0)
@@ -171,12 +162,12 @@ static int desired(const struct wh_reconciler *r, const struct target *t, struct
 	}
 	cJSON_AddStringToObject(meta, "namespace", t->ns);
 	labels = cJSON_AddObjectToObject(meta, "labels");
-	cJSON_AddStringToObject(labels, WH_MANAGED_BY, WH_FIELD_MANAGER);
-	cJSON_AddStringToObject(labels, WH_PROFILE_LABEL, t->profile);
+	cJSON_AddStringToObject(labels, SG_LABEL_MANAGED_BY, WH_FIELD_MANAGER);
+	cJSON_AddStringToObject(labels, SG_LABEL_PROFILE, t->profile);
 	spec = cJSON_AddObjectToObject(np, "spec");
 	sel = cJSON_AddObjectToObject(spec, "podSelector");
 	ml = cJSON_AddObjectToObject(sel, "matchLabels");
-	cJSON_AddStringToObject(ml, WH_PROFILE_LABEL, t->profile);
+	cJSON_AddStringToObject(ml, SG_LABEL_PROFILE, t->profile);
 	types = cJSON_AddArrayToObject(spec, "policyTypes");
 	cJSON_AddItemToArray(types, cJSON_CreateString("Ingress"));
 	cJSON_AddItemToArray(types, cJSON_CreateString("Egress"));
@@ -370,7 +361,7 @@ static void pods_upsert(const cJSON *obj, void *arg)
 	struct wh_reconciler *r = arg;
 	const cJSON *meta = sg_json_get(obj, "metadata");
 	const char *uid = sg_json_str(meta, "uid"), *ns = sg_json_str(meta, "namespace");
-	const char *profile = sg_json_str(sg_json_obj(meta, "labels"), WH_PROFILE_LABEL);
+	const char *profile = sg_json_str(sg_json_obj(meta, "labels"), SG_LABEL_PROFILE);
 
 	if (!uid || !ns)
 		return;
@@ -467,6 +458,7 @@ struct wh_reconciler *wh_reconciler_new(struct sg_kube *kube, struct wh_policy *
 	static const char *const labels[] = {"action", "result"};
 	struct wh_reconciler *r = calloc(1, sizeof(*r));
 	struct timeval minute = {RESYNC_S, 0};
+	struct sg_buf pods_path, np_path;
 
 	if (!r)
 		goto oom;
@@ -488,8 +480,19 @@ struct wh_reconciler *wh_reconciler_new(struct sg_kube *kube, struct wh_policy *
 						    managed_fn, r))
 			goto oom;
 	}
-	r->pods_inf = sg_informer_new(kube, "profile pods", POD_PATH, &pod_ops, r);
-	r->np_inf = sg_informer_new(kube, "network policies", NP_PATH, &np_ops, r);
+	/* Pods with a profile, and the NetworkPolicies we manage (the selectors get escaped). */
+	sg_buf_init(&pods_path, 1024);
+	sg_buf_init(&np_path, 1024);
+	if (sg_buf_puts(&pods_path, POD_COLLECTION) == 0 &&
+	    sg_kube_query_add(&pods_path, "labelSelector", SG_LABEL_PROFILE) == 0 &&
+	    sg_buf_puts(&np_path, NP_COLLECTION) == 0 &&
+	    sg_kube_query_add(&np_path, "labelSelector",
+			      SG_LABEL_MANAGED_BY "=" WH_FIELD_MANAGER) == 0) {
+		r->pods_inf = sg_informer_new(kube, "profile pods", pods_path.data, &pod_ops, r);
+		r->np_inf = sg_informer_new(kube, "network policies", np_path.data, &np_ops, r);
+	}
+	sg_buf_release(&pods_path);
+	sg_buf_release(&np_path);
 	if (!r->pods_inf || !r->np_inf)
 		goto oom;
 	return r;

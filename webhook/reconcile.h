@@ -29,7 +29,6 @@ struct wh_reconciler;
 
 /* The NetworkPolicy name for a profile, and the label that marks ours. */
 #define WH_NETPOL_PREFIX "sandbox-guard-"
-#define WH_MANAGED_BY	 "app.kubernetes.io/managed-by"
 #define WH_FIELD_MANAGER "sandbox-guard"
 
 /*

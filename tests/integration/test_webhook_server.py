@@ -468,14 +468,20 @@ def test_broken_new_pair_keeps_the_old_one(start_webhook, tmp_path, certs):
     shutil.copy(os.path.join(other, "tls.key"), os.path.join(certs, "tls.key"))
     d.wait_log(lambda l: l.get("level") == "error" and "keeping the current serving" in l["msg"])
     assert serial_seen(d) == before
-    assert d.metric("sandbox_guard_tls_reloads_total", result="failed") >= 1
+    failed = d.metric("sandbox_guard_tls_reloads_total", result="failed")
+    assert failed >= 1
     status, _ = d.health("/readyz")
     assert status == 200
-    # Garbage in the certificate file: same.
+    # Garbage in the certificate file: same. The reload is only seen to have
+    # happened (and failed) once the failed count moves past the one above.
     with open(os.path.join(certs, "tls.crt"), "w") as f:
         f.write("-----BEGIN CERTIFICATE-----\nnot base64\n")
-    time.sleep(0.6)
+    deadline = time.time() + 10
+    while d.metric("sandbox_guard_tls_reloads_total", result="failed") <= failed:
+        assert time.time() < deadline, "the broken certificate was not tried"
+        time.sleep(0.05)
     assert serial_seen(d) == before
+    assert not d.metric("sandbox_guard_tls_reloads_total", result="ok")
 
 
 def test_not_after_is_exported(webhook):

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,11 +174,30 @@ Test(kube, in_cluster_configuration)
 	free(cause);
 }
 
-Test(kube, query_escape)
+Test(kube, query_add_escapes_label_selectors)
 {
-	char out[64];
+	struct sg_buf b;
 
-	cr_assert_eq(sg_kube_query_escape("agents.x-k8s.io/a b=c", out, sizeof(out)), 0);
-	cr_assert_str_eq(out, "agents.x-k8s.io%2Fa%20b%3Dc");
-	cr_assert_eq(sg_kube_query_escape("////////", out, 10), -1);
+	sg_buf_init(&b, 4096);
+	cr_assert_eq(sg_buf_puts(&b, "/api/v1/pods"), 0);
+	cr_assert_eq(sg_kube_query_add(&b, "labelSelector",
+				       "agents.x-k8s.io/a b=c,!sandbox-guard.io/x,tier in (a, b)"),
+		     0);
+	/* The second parameter joins with '&'; '~' and '.' stay as they are. */
+	cr_assert_eq(sg_kube_query_add(&b, "continue", "eyJ2~.x+y"), 0);
+	cr_assert_str_eq(b.data, "/api/v1/pods?labelSelector=agents.x-k8s.io%2Fa%20b%3Dc%2C%21"
+				 "sandbox-guard.io%2Fx%2Ctier%20in%20%28a%2C%20b%29"
+				 "&continue=eyJ2~.x%2By");
+	sg_buf_release(&b);
+}
+
+Test(kube, query_add_past_the_cap_leaves_the_path_alone)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 16);
+	cr_assert_eq(sg_buf_puts(&b, "/api/v1/pods"), 0);
+	cr_assert_eq(sg_kube_query_add(&b, "labelSelector", "////////"), -E2BIG);
+	cr_assert_str_eq(b.data, "/api/v1/pods");
+	sg_buf_release(&b);
 }
