@@ -252,6 +252,9 @@ enum scalar_type { T_STR, T_NULL, T_BOOL, T_NUM, T_SPECIAL_FLOAT };
 /* What a plain scalar means under go-yaml v2's YAML 1.1 rules. */
 static enum scalar_type resolve(const char *s, bool *b, double *num)
 {
+	/* go-yaml's first-character table: most scalars are plain words. */
+	if (s[0] && !strchr("yYnNtTfFoO~+-.0123456789", s[0]))
+		return T_STR;
 	if (in(s, null_words))
 		return T_NULL;
 	if (in(s, yes_words)) {

@@ -24,7 +24,7 @@ static const char usage[] =
 	"  --listen=HOST:PORT         admission listener, HTTPS (default 0.0.0.0:8443)\n"
 	"  --tls-cert=FILE            serving certificate chain, PEM; reloaded on change\n"
 	"  --tls-key=FILE             its private key, PEM; reloaded on change\n"
-	"  --policy=FILE              policy JSON, reloaded on change (default: built-in)\n"
+	"  --policy=FILE              policy JSON or YAML, reloaded (default: built-in)\n"
 	"  --health-listen=HOST:PORT  /healthz, /readyz, /metrics over HTTP (default "
 	"0.0.0.0:8080)\n"
 	"  --reload-interval=DUR      how often to check files for changes (default 2s)\n"

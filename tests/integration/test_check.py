@@ -251,3 +251,18 @@ def test_huge_files(tmp_path):
         f.write("# padding\n" * (7 << 20))
     rc, _, err = run_check(str(tmp_path / "big.yaml"))
     assert rc == 2 and "larger than 64 MiB" in err, err
+
+
+def test_yaml_policy_examples_in_the_docs_load(tmp_path):
+    import re
+    with open(os.path.join(FIXTURES, "..", "..", "docs", "policy.md")) as f:
+        text = f.read()
+    section = text.split("## Policy files in YAML", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / ("p%d.yaml" % i)
+        path.write_text(block)
+        p = subprocess.run([binary("sandbox-guard-webhook"), "--check-policy=" + str(path)],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, (block, p.stdout, p.stderr)
