@@ -444,7 +444,8 @@ static bool count_node(struct reader *r, const yaml_event_t *ev, size_t *count)
 {
 	(*count)++;
 	if (++r->nodes > SG_YAML_MAX_NODES) {
-		fail_at(r, &ev->start_mark, "more than %u nodes", SG_YAML_MAX_NODES);
+		fail_at(r, &ev->start_mark, "more than %u nodes in one document",
+			SG_YAML_MAX_NODES);
 		return false;
 	}
 	return true;
@@ -628,17 +629,18 @@ void sg_yaml_docs_free(struct sg_yaml_doc *docs, size_t ndocs)
 	free(docs);
 }
 
-static int parse(const char *text, size_t len, bool strings, struct sg_yaml_doc **docs,
-		 size_t *ndocs, int err_line[2], char **cause)
+/*
+ * Reads the stream, handing each document to fn as soon as it is built
+ * (so a stream's memory is that of its largest document). Per document:
+ * SG_YAML_MAX_NODES nodes and its own anchors; per stream: the alias budget.
+ */
+static int each(const char *text, size_t len, bool strings, sg_yaml_doc_fn fn, void *arg,
+		int err_line[2], char **cause)
 {
 	struct reader r;
-	struct sg_yaml_doc *out = NULL;
-	size_t n = 0, cap = 0;
 	yaml_event_t ev;
 	bool done = false;
 
-	*docs = NULL;
-	*ndocs = 0;
 	if (err_line)
 		err_line[0] = err_line[1] = 0;
 	memset(&r, 0, sizeof(r));
@@ -650,34 +652,23 @@ static int parse(const char *text, size_t len, bool strings, struct sg_yaml_doc 
 		switch (ev.type) {
 		case YAML_DOCUMENT_START_EVENT: {
 			yaml_event_t first;
+			int line;
 
 			yaml_event_delete(&ev);
 			if (!next(&r, &first))
 				break;
-			if (n == cap) {
-				size_t c = cap ? 2 * cap : 4;
-				void *grown = realloc(out, c * sizeof(*out));
-
-				if (!grown) {
-					yaml_event_delete(&first);
-					fail_at(&r, NULL, "out of memory");
-					break;
-				}
-				out = grown;
-				cap = c;
-			}
-			out[n].line = (int)first.start_mark.line + 1;
-			out[n].tree = NULL;
+			line = (int)first.start_mark.line + 1;
+			r.nodes = 0;
 			if (first.type == YAML_SCALAR_EVENT && first.data.scalar.length == 0 &&
 			    first.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 			    !first.data.scalar.tag && !first.data.scalar.anchor) {
-				n++; /* an empty document */
+				fn(arg, NULL, line); /* an empty document */
 			} else {
 				size_t count = 0;
+				cJSON *tree = node(&r, &first, 1, &count);
 
-				out[n].tree = node(&r, &first, 1, &count);
-				if (out[n].tree)
-					n++;
+				if (tree)
+					fn(arg, tree, line);
 			}
 			yaml_event_delete(&first);
 			anchors_clear(&r);
@@ -698,7 +689,6 @@ static int parse(const char *text, size_t len, bool strings, struct sg_yaml_doc 
 	free(r.anchors);
 	yaml_parser_delete(&r.parser);
 	if (r.err) {
-		sg_yaml_docs_free(out, n);
 		if (err_line) {
 			err_line[0] = r.err_line;
 			err_line[1] = r.err_col;
@@ -706,8 +696,59 @@ static int parse(const char *text, size_t len, bool strings, struct sg_yaml_doc 
 		*cause = r.err;
 		return -1;
 	}
-	*docs = out;
-	*ndocs = n;
+	return 0;
+}
+
+int sg_yaml_each_document(const char *text, size_t len, sg_yaml_doc_fn fn, void *arg,
+			  int err_line[2], char **cause)
+{
+	return each(text, len, false, fn, arg, err_line, cause);
+}
+
+struct collect {
+	struct sg_yaml_doc *docs;
+	size_t n, cap;
+	bool oom;
+};
+
+static void collect(void *arg, cJSON *tree, int line)
+{
+	struct collect *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 4;
+		void *grown = c->oom ? NULL : realloc(c->docs, cap * sizeof(*c->docs));
+
+		if (!grown) {
+			c->oom = true;
+			cJSON_Delete(tree);
+			return;
+		}
+		c->docs = grown;
+		c->cap = cap;
+	}
+	c->docs[c->n].tree = tree;
+	c->docs[c->n].line = line;
+	c->n++;
+}
+
+static int parse(const char *text, size_t len, bool strings, struct sg_yaml_doc **docs,
+		 size_t *ndocs, int err_line[2], char **cause)
+{
+	struct collect c = {0};
+
+	*docs = NULL;
+	*ndocs = 0;
+	if (each(text, len, strings, collect, &c, err_line, cause) != 0) {
+		sg_yaml_docs_free(c.docs, c.n);
+		return -1;
+	}
+	if (c.oom) {
+		sg_yaml_docs_free(c.docs, c.n);
+		return sg_failf(cause, "out of memory");
+	}
+	*docs = c.docs;
+	*ndocs = c.n;
 	return 0;
 }
 

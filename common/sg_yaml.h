@@ -26,8 +26,8 @@
  * an alias to an unknown anchor. Aliases are expanded (copies), bounded:
  * at most SG_YAML_MAX_ALIAS_NODES nodes copied per stream, so an alias
  * bomb ("billion laughs") fails after a few kilobytes of work. Nesting
- * deeper than SG_YAML_MAX_DEPTH and more than SG_YAML_MAX_NODES nodes per
- * stream are refused too.
+ * deeper than SG_YAML_MAX_DEPTH and more than SG_YAML_MAX_NODES nodes in
+ * one document are refused too.
  */
 #ifndef SG_YAML_H
 #define SG_YAML_H
@@ -37,7 +37,7 @@
 #include <cjson/cJSON.h>
 
 #define SG_YAML_MAX_DEPTH	64
-#define SG_YAML_MAX_NODES	(4u << 20)
+#define SG_YAML_MAX_NODES	(1u << 20)
 #define SG_YAML_MAX_ALIAS_NODES 100000u
 /* The kubeconfig's size limit; a stream's is the caller's (check reads whole files). */
 #define SG_YAML_KUBECONFIG_MAX (4u << 20)
@@ -66,6 +66,18 @@ int sg_yaml_parse_stream(const char *text, size_t len, struct sg_yaml_doc **docs
 			 int err_line[2], char **cause);
 
 void sg_yaml_docs_free(struct sg_yaml_doc *docs, size_t ndocs);
+
+/* Receives one document of a stream: tree (NULL when empty) is the callee's to free. */
+typedef void (*sg_yaml_doc_fn)(void *arg, cJSON *tree, int line);
+
+/*
+ * sg_yaml_parse_stream without holding the whole stream: each document
+ * goes to fn as soon as it is read, so memory is that of the largest
+ * document. The documents before an error are delivered; then -1 with
+ * *cause and err_line as above.
+ */
+int sg_yaml_each_document(const char *text, size_t len, sg_yaml_doc_fn fn, void *arg,
+			  int err_line[2], char **cause);
 
 /*
  * A configuration file's text as a tree: JSON when its first non-blank

@@ -419,6 +419,11 @@ static void check_object(struct checker *c, const struct origin *at, cJSON *obj)
 	if (!meta)
 		meta = cJSON_AddObjectToObject(obj, "metadata");
 	ns = sg_json_str(meta, "namespace");
+	if (!ns && !sg_json_unset(meta, "namespace")) {
+		input_error(c, at->file, at->line, 0,
+			    "document %zu: metadata.namespace is not a string", at->doc);
+		return;
+	}
 	if (ns && ns[0] && c->o->ns && strcmp(ns, c->o->ns) != 0) {
 		/* kubectl refuses this too, rather than pick one. */
 		input_error(c, at->file, at->line, 0,
@@ -566,18 +571,37 @@ static bool looks_like_json(const char *text, size_t len)
 
 	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
 		i++;
-	return i < len && (text[i] == '{' || text[i] == '[');
+	return i < len && text[i] == '{';
+}
+
+struct stream {
+	struct checker *c;
+	const char *file;
+	size_t doc;
+};
+
+/* One document of a YAML stream, checked as soon as it is read. */
+static void check_document(void *arg, cJSON *tree, int line)
+{
+	struct stream *st = arg;
+	struct origin o = {st->file, ++st->doc, line, -1};
+
+	if (tree)
+		check_node(st->c, &o, tree, 0);
+	cJSON_Delete(tree);
 }
 
 static void check_text(struct checker *c, const char *file, const char *text, size_t len)
 {
-	struct sg_yaml_doc *docs = NULL;
-	size_t n = 0;
+	struct stream st = {c, file, 0};
 	char *cause = NULL;
 	int at[2] = {0, 0};
 
 	if (looks_like_json(text, len)) {
-		/* A JSON file: one value, read by the JSON parser (tabs and all). */
+		/*
+		 * JSON, as kubectl decides it (k8s.io/apimachinery's YAMLOrJSONDecoder):
+		 * a stream that starts with '{' is read by the JSON parser only.
+		 */
 		cJSON *tree = sg_json_parse(text, len, &cause);
 
 		if (!tree) {
@@ -585,31 +609,15 @@ static void check_text(struct checker *c, const char *file, const char *text, si
 			free(cause);
 			return;
 		}
-		docs = calloc(1, sizeof(*docs));
-		if (!docs) {
-			cJSON_Delete(tree);
-			input_error(c, file, 0, 0, "out of memory");
-			return;
-		}
-		docs[0].tree = tree;
-		docs[0].line = 1;
-		n = 1;
-	} else if (sg_yaml_parse_stream(text, len, &docs, &n, at, &cause) != 0) {
+		check_document(&st, tree, 1);
+	} else if (sg_yaml_each_document(text, len, check_document, &st, at, &cause) != 0) {
 		/* cause starts "line L, column C: "; the prefix says it the compiler way. */
 		const char *what = strstr(cause, ": ");
 
 		input_error(c, file, at[0], at[1], "invalid YAML: %s",
 			    at[0] && what ? what + 2 : cause);
 		free(cause);
-		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct origin o = {file, i + 1, docs[i].line, -1};
-
-		if (docs[i].tree)
-			check_node(c, &o, docs[i].tree, 0);
-	}
-	sg_yaml_docs_free(docs, n);
 }
 
 static void check_file(struct checker *c, const char *path, const char *shown)

@@ -226,7 +226,7 @@ def test_alias_bomb_and_deep_nesting_fail_fast(tmp_path):
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 200000)
     rc, _, err = run_check(str(tmp_path / "deep.yaml"))
     assert rc == 2 and "nested deeper than" in err, err
-    (tmp_path / "deep.json").write_text("[" * 200000)
+    (tmp_path / "deep.json").write_text('{"a":' * 200000)
     rc, _, err = run_check(str(tmp_path / "deep.json"))
     assert rc == 2 and "invalid JSON" in err, err
     assert time.monotonic() - start < 10

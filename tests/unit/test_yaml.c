@@ -298,3 +298,38 @@ Test(yaml, config_files_json_or_yaml)
 	cr_assert(strstr(cause, "line 2"), "%s", cause);
 	free(cause);
 }
+
+static void count_doc(void *arg, cJSON *tree, int line)
+{
+	int *n = arg;
+
+	(*n)++;
+	cr_assert_not_null(tree);
+	cr_assert_eq(line, *n == 1 ? 1 : 3);
+	cJSON_Delete(tree);
+}
+
+Test(yaml, documents_before_an_error_are_delivered)
+{
+	const char *text = "a: 1\n---\nb: 2\n---\nc: [\n";
+	char *cause = NULL;
+	int n = 0, at[2];
+
+	cr_assert_neq(sg_yaml_each_document(text, strlen(text), count_doc, &n, at, &cause), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(at[0], 6, "%s", cause);
+	free(cause);
+}
+
+Test(yaml, node_limit_is_per_document, .timeout = 60)
+{
+	struct sg_buf b;
+
+	sg_buf_init(&b, 64u << 20);
+	sg_buf_puts(&b, "a: [");
+	for (unsigned i = 0; i <= SG_YAML_MAX_NODES; i++)
+		sg_buf_puts(&b, "1,");
+	sg_buf_puts(&b, "1]\n");
+	bad_stream(b.data, "more than 1048576 nodes in one document", 1, 0);
+	sg_buf_release(&b);
+}
