@@ -371,6 +371,8 @@ static void print_text(struct checker *c, const cJSON *r)
 		fprintf(c->out, "  warning: %s\n", it->valuestring);
 	if (audit)
 		fprintf(c->out, "  audit: %s\n", audit);
+	cJSON_ArrayForEach(it, sg_json_get(r, "notes"))
+		fprintf(c->out, "  note: %s\n", it->valuestring);
 }
 
 /* Splits apiVersion into group and version ("v1" is the core group). */
@@ -395,7 +397,7 @@ static void check_object(struct checker *c, const struct origin *at, cJSON *obj)
 	char group[256], version[64], display[300];
 	cJSON *meta, *mut = NULL, *val = NULL, *r = NULL, *defaults, *warnings, *ops = NULL;
 	enum wh_kind k;
-	bool refused;
+	bool refused, token_note = false;
 
 	if (!cJSON_IsObject(obj) || !av || !kind || !av[0] || !kind[0]) {
 		input_error(c, at->file, at->line, 0,
@@ -486,6 +488,9 @@ static void check_object(struct checker *c, const struct origin *at, cJSON *obj)
 				    patch_add(obj, path, cJSON_Duplicate(value, 1)) != 0)
 					goto broken;
 				cJSON_AddItemToArray(defaults, cJSON_Duplicate(op, 1));
+				if (k == WH_KIND_POD &&
+				    strcmp(path, "/spec/automountServiceAccountToken") == 0)
+					token_note = true;
 			}
 		}
 	}
@@ -517,6 +522,23 @@ static void check_object(struct checker *c, const struct origin *at, cJSON *obj)
 	else
 		decision = "allowed";
 	cJSON_AddStringToObject(r, "decision", decision);
+	if (token_note)
+		/*
+		 * In a cluster the API server's ServiceAccount admission plugin runs
+		 * before any webhook and mounts a token volume unless the pod (or its
+		 * ServiceAccount) says automountServiceAccountToken: false; the
+		 * webhook then refuses the pod. A manifest does not show that
+		 * volume, so say it rather than answer for a plugin we do not run.
+		 */
+		cJSON_AddItemToArray(
+			cJSON_AddArrayToObject(r, "notes"),
+			cJSON_CreateString(
+				"spec.automountServiceAccountToken is not set: in a cluster the "
+				"ServiceAccount admission plugin mounts an API token before the "
+				"webhook runs, and the webhook then refuses the pod, unless its "
+				"ServiceAccount sets automountServiceAccountToken: false; set it "
+				"to "
+				"false in the pod"));
 	c->checked++;
 	if (refused)
 		c->refused++;
