@@ -26,7 +26,7 @@ static const char usage[] =
 	"change)\n"
 	"  --tls-key=FILE             and this key; without both, plain HTTP\n"
 	"  --kubeconfig=FILE          API server access (default: in-cluster service account)\n"
-	"  --policy=FILE              filter policy JSON, reloaded on change (default: built-in)\n"
+	"  --policy=FILE              filter policy JSON or YAML, reloaded (default: built-in)\n"
 	"  --health-listen=HOST:PORT  /healthz, /readyz, /metrics over HTTP (default "
 	"0.0.0.0:8081)\n"
 	"  --reload-interval=DUR      how often to check files for changes (default 2s)\n"

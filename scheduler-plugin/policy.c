@@ -9,6 +9,7 @@
 #include "sg_buf.h"
 #include "sg_json.h"
 #include "sg_schema.h"
+#include "sg_yaml.h"
 
 #define MAX_SIZE (1u << 20)
 
@@ -145,7 +146,7 @@ struct ex_policy *ex_policy_parse(const char *text, size_t len, const char *orig
 		ex_policy_free(p);
 		return NULL;
 	}
-	doc = sg_json_parse(text, len, &err);
+	doc = sg_config_parse(text, len, &err); /* JSON or YAML */
 	if (!doc) {
 		p = fail(p, cause, "%s: %s", origin, err);
 		free(err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Sandbox Guard needs on Debian 12, skipping what is there.
 #
-#   tests/install-deps.sh build    compiler, CMake, OpenSSL, libevent, cJSON, libcurl
+#   tests/install-deps.sh build    compiler, CMake, OpenSSL, libevent, cJSON, libcurl, libyaml
 #   tests/install-deps.sh test     build + Criterion, clang-format, clang with libFuzzer,
 #                                  a Python venv with pytest and jsonpatch (at $SG_VENV)
 #   tests/install-deps.sh bench    test + wrk and nginx (the benchmark's load and ceiling)
@@ -15,7 +15,7 @@ what=${1:-build}
 venv=${SG_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sandbox-guard/venv}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config openssl libssl-dev libevent-dev
-            libcjson-dev libcurl4-openssl-dev)
+            libcjson-dev libcurl4-openssl-dev libyaml-dev)
 test_pkgs=(libcriterion-dev clang-format python3 python3-venv clang libclang-rt-14-dev)
 bench_pkgs=(wrk nginx-light)
 

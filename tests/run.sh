@@ -59,9 +59,9 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
     corpus=$(mktemp -d)
     case $t in
       fuzz_extender) cp tests/fuzz/seeds/extender/* "$corpus/" ;;
-      fuzz_policy) cp tests/fuzz/seeds/policy/* "$corpus/" ;;
+      fuzz_policy) cp tests/fuzz/seeds/policy/* tests/fixtures/check/policies/* "$corpus/" ;;
       fuzz_expolicy) cp tests/fuzz/seeds/expolicy/* "$corpus/" ;;
-      fuzz_yaml) cp tests/fuzz/seeds/kubeconfig/* "$corpus/" ;;
+      fuzz_yaml) cp tests/fuzz/seeds/kubeconfig/* tests/fixtures/check/*.yaml "$corpus/" ;;
       fuzz_quantity) cp tests/fuzz/seeds/quantity/* "$corpus/" ;;
       *) cp tests/fixtures/reviews/*.json "$corpus/" ;;
     esac

@@ -4,7 +4,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "check.h"
 #include "daemon.h"
 #include "policy.h"
 #include "sg_flags.h"
@@ -14,6 +16,7 @@ static const char program[] = "sandbox-guard-webhook";
 
 static const char usage[] =
 	"usage: sandbox-guard-webhook --tls-cert=FILE --tls-key=FILE [options]\n"
+	"       sandbox-guard-webhook check [options] FILE|DIR|- ...  (check --help)\n"
 	"\n"
 	"Admission webhook that runs Agent Sandbox pods under a sandboxed RuntimeClass,\n"
 	"hardens them, and refuses what would weaken their isolation.\n"
@@ -21,7 +24,7 @@ static const char usage[] =
 	"  --listen=HOST:PORT         admission listener, HTTPS (default 0.0.0.0:8443)\n"
 	"  --tls-cert=FILE            serving certificate chain, PEM; reloaded on change\n"
 	"  --tls-key=FILE             its private key, PEM; reloaded on change\n"
-	"  --policy=FILE              policy JSON, reloaded on change (default: built-in)\n"
+	"  --policy=FILE              policy JSON or YAML, reloaded (default: built-in)\n"
 	"  --health-listen=HOST:PORT  /healthz, /readyz, /metrics over HTTP (default "
 	"0.0.0.0:8080)\n"
 	"  --reload-interval=DUR      how often to check files for changes (default 2s)\n"
@@ -119,6 +122,9 @@ int main(int argc, char **argv)
 	struct wh_config c;
 	int rc;
 
+	/* The offline checker shares only the decision code with the daemon. */
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return wh_check_main(argc - 1, argv + 1, stdout, stderr);
 	wh_config_init(&c);
 	sg_log_set_component("webhook");
 	if ((rc = sg_flags_parse(&prog, &c.common, &c, argc, argv)) >= 0)

@@ -10,6 +10,7 @@
 #include "sg_buf.h"
 #include "sg_json.h"
 #include "sg_schema.h"
+#include "sg_yaml.h"
 
 /* Ingress only from agent-sandbox's router. */
 #define SANDBOX_ROUTER_RULE                                                                        \
@@ -750,7 +751,7 @@ struct wh_policy *wh_policy_parse(const char *text, size_t len, const char *orig
 	/* The built-in default sets every field, so every pointer below is filled. */
 	if (parse_top(p, p->defaults, "built-in default", cause))
 		goto out;
-	p->root = sg_json_parse(text, len, &err);
+	p->root = sg_config_parse(text, len, &err); /* JSON or YAML */
 	if (!p->root) {
 		sg_failf(cause, "%s: %s", origin, err);
 		goto out;

@@ -254,3 +254,20 @@ Test(extender, agent_sandbox_1_0_pods_are_classified_and_scored)
 	free(text);
 	cJSON_Delete(bare);
 }
+
+/* The extender's policy file may be YAML too, with the same fields. */
+Test(extender, yaml_policy)
+{
+	const char *text = "# one sandbox per node at most\nmaxSandboxPodsPerNode: 1\n";
+	char *cause = NULL;
+	struct ex_policy *p = ex_policy_parse(text, strlen(text), "p.yaml", &cause);
+
+	cr_assert_not_null(p, "%s", cause);
+	cr_assert_eq(p->max_per_node, 1);
+	ex_policy_free(p);
+	p = ex_policy_parse("maxSandboxPodsPerNode: 1\nmaxSandboxPodsPerNode: 2\n", 50, "p.yaml",
+			    &cause);
+	cr_assert_null(p);
+	cr_assert(strstr(cause, "p.yaml: line 2, column 1: duplicate key"), "%s", cause);
+	free(cause);
+}

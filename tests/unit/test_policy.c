@@ -370,3 +370,34 @@ Test(policy, allowed_handlers_are_set_per_namespace)
 	cr_assert_not(wh_in_list(wh_policy_rules(p, "vm")->runtime_handlers, "runsc"));
 	wh_policy_free(p);
 }
+
+/* A policy file may be YAML: the same schema, typed as kubectl types YAML. */
+Test(policy, yaml_policy_reads_like_its_json)
+{
+	char *cause;
+	struct wh_policy *p = parse("# team overrides\n"
+				    "mode: warn\n"
+				    "schedulerName: sandbox-scheduler\n"
+				    "namespaces:\n"
+				    "  team-b:\n"
+				    "    mode: enforce\n"
+				    "    runtimeClass: {default: kata, allowed: [kata]}\n"
+				    "  team-a:\n"
+				    "    hardening:\n"
+				    "      runAsNonRoot: yes\n",
+				    &cause);
+	const struct wh_rules *a, *b;
+
+	cr_assert_not_null(p, "%s", cause);
+	a = wh_policy_rules(p, "team-a");
+	b = wh_policy_rules(p, "team-b");
+	cr_assert_eq(a->mode, WH_WARN);
+	cr_assert(a->run_as_non_root);
+	cr_assert_eq(b->mode, WH_ENFORCE);
+	cr_assert_str_eq(b->runtime_default, "kata");
+	cr_assert_str_eq(b->scheduler_name, "sandbox-scheduler");
+	wh_policy_free(p);
+	/* YAML errors name the file and the line; a quoted "true" is a string. */
+	expect_error("mode: warn\nmode: enforce\n", "line 2, column 1: duplicate key 'mode'");
+	expect_error("hardening:\n  runAsNonRoot: \"true\"\n", "runAsNonRoot");
+}
