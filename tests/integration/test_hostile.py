@@ -385,17 +385,21 @@ def test_thousands_of_idle_connections(attack, many_fds):
 
 # --- TLS port ---------------------------------------------------------------------------
 
+def tls_target(kind, request):
+    """The webhook, or the extender serving HTTPS."""
+    if kind == "webhook":
+        return Target(request.getfixturevalue("start_webhook")(), "webhook", True)
+    certs = request.getfixturevalue("certs")
+    d = request.getfixturevalue("start_extender")(
+        "--tls-cert=" + os.path.join(certs, "tls.crt"),
+        "--tls-key=" + os.path.join(certs, "tls.key"))
+    d.certs = certs
+    return Target(d, "extender", True)
+
+
 @pytest.mark.parametrize("kind", ["webhook", "extender"])
 def test_plaintext_http_on_the_tls_port(kind, request):
-    if kind == "webhook":
-        t = Target(request.getfixturevalue("start_webhook")(), "webhook", True)
-    else:
-        certs = request.getfixturevalue("certs")
-        d = request.getfixturevalue("start_extender")(
-            "--tls-cert=" + os.path.join(certs, "tls.crt"),
-            "--tls-key=" + os.path.join(certs, "tls.key"))
-        d.certs = certs
-        t = Target(d, "extender", True)
+    t = tls_target(kind, request)
     for _ in range(20):
         s = socket.create_connection(("127.0.0.1", t.d.port), timeout=5)
         s.sendall(b"POST " + t.path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
@@ -408,8 +412,9 @@ def test_plaintext_http_on_the_tls_port(kind, request):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
-def test_old_tls_versions_are_refused(start_webhook, version):
-    t = Target(start_webhook(), "webhook", True)
+@pytest.mark.parametrize("kind", ["webhook", "extender"])
+def test_old_tls_versions_are_refused(kind, version, request):
+    t = tls_target(kind, request)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
