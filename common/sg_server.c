@@ -70,6 +70,7 @@ struct lingering {
 	struct event *ev;
 	evutil_socket_t fd;
 	size_t left;
+	struct timeval until;
 };
 
 struct sg_server {
@@ -279,16 +280,26 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static char sink[65536];
 	struct lingering *l = arg;
+	struct timeval now, left;
 
-	if (what & EV_TIMEOUT) {
+	event_base_gettimeofday_cached(l->srv->base, &now);
+	if ((what & EV_TIMEOUT) || !timercmp(&now, &l->until, <)) {
 		linger_end(l);
 		return;
 	}
 	for (;;) {
 		ssize_t n = recv(fd, sink, sizeof(sink), 0);
 
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/*
+			 * A persistent event's timeout restarts at each
+			 * wakeup: a peer sending a byte now and then would
+			 * linger for ever. Keep the first deadline.
+			 */
+			timersub(&l->until, &now, &left);
+			event_add(l->ev, &left);
 			return;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0 || (size_t)n >= l->left) {
@@ -334,6 +345,8 @@ static void linger_start(struct sg_server *s, evutil_socket_t fd)
 		return;
 	}
 	shutdown(dfd, SHUT_WR);
+	event_base_gettimeofday_cached(s->base, &l->until);
+	timeradd(&l->until, &tv, &l->until);
 	l->srv = s;
 	l->fd = dfd;
 	l->left = LINGER_BYTES;

@@ -217,6 +217,29 @@ def test_sender_still_sending_reads_the_413_instead_of_a_reset(attack):
     t.back_to_normal()
 
 
+def test_lingering_after_413_is_bounded_for_a_trickling_sender(attack):
+    """After the 413 the server reads on for a while, but not for ever."""
+    t = attack()
+    s = t.sock()
+    s.sendall(b"POST " + t.path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 104857600\r\n\r\n{")
+    assert read_response(s, timeout=3).startswith(b"HTTP/1.1 413 ")
+    t0 = time.time()
+    gone = False
+    while time.time() - t0 < 8 and not gone:
+        try:
+            # Raw bytes even on TLS (the server reads them unparsed): the
+            # TLS layer itself would refuse to write after the peer's EOF.
+            socket.socket.sendall(s, b"x")
+        except OSError:  # a reset: the server has closed for good
+            gone = True
+        time.sleep(0.3)
+    assert gone, "the server kept reading a trickling sender after its 413"
+    assert time.time() - t0 < 4.5
+    s.close()
+    t.back_to_normal()
+
+
 # --- bad JSON -----------------------------------------------------------------------------
 
 def review_text(**subst):
