@@ -143,12 +143,15 @@ def read_response(s, timeout=5):
 
 # --- bodies over the limit ------------------------------------------------------------
 
-def test_declared_huge_body_gets_413_at_once_from_the_header(attack):
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100-continue"])
+def test_declared_huge_body_gets_413_at_once_from_the_header(attack, expect):
     t = attack()
     s = t.sock()
     t0 = time.time()
-    s.sendall(b"POST " + t.path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-              b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{")
+    s.sendall(b"POST " + t.path.encode() + b" HTTP/1.1\r\nHost: x\r\n" +
+              (b"Expect: 100-continue\r\n" if expect else b"") +
+              b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n" +
+              (b"" if expect else b"{"))
     data = read_response(s, timeout=8)
     took = time.time() - t0
     assert data.startswith(b"HTTP/1.1 413 "), data[:200]
