@@ -185,6 +185,8 @@ static void start_list(struct sg_informer *inf)
 	int rc;
 
 	inf->listing = true;
+	if (!inf->k)
+		return; /* detached */
 	sg_buf_init(&path, 16384);
 	rc = sg_buf_printf(&path, "%s%slimit=%d", inf->path, sep(inf->path), PAGE_SIZE);
 	if (rc == 0 && inf->cont[0])
@@ -312,6 +314,8 @@ static void start_watch(struct sg_informer *inf)
 		return;
 	}
 	inf->listing = false;
+	if (!inf->k)
+		return; /* detached */
 	clock_gettime(CLOCK_MONOTONIC, &inf->watch_began);
 	inf->watch_events = inf->stats.events;
 	sg_buf_init(&path, 16384);
@@ -331,8 +335,9 @@ static void start_watch(struct sg_informer *inf)
 	inf->stats.watches++;
 }
 
-struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const char *path,
-				    const struct sg_informer_ops *ops, void *arg)
+static struct sg_informer *informer_alloc(struct event_base *base, struct sg_kube *k,
+					  const char *name, const char *path,
+					  const struct sg_informer_ops *ops, void *arg)
 {
 	struct sg_informer *inf = calloc(1, sizeof(*inf));
 
@@ -346,13 +351,38 @@ struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const c
 	inf->name = strdup(name);
 	inf->path = strdup(path);
 	sg_arena_init(&inf->arena, 256u << 10, 512u << 20);
-	inf->retry = evtimer_new(sg_kube_base(k), retry_cb, inf);
+	inf->retry = evtimer_new(base, retry_cb, inf);
 	if (!inf->name || !inf->path || !inf->retry) {
 		sg_informer_free(inf);
 		return NULL;
 	}
-	start_list(inf);
 	return inf;
+}
+
+struct sg_informer *sg_informer_new(struct sg_kube *k, const char *name, const char *path,
+				    const struct sg_informer_ops *ops, void *arg)
+{
+	struct sg_informer *inf = informer_alloc(sg_kube_base(k), k, name, path, ops, arg);
+
+	if (inf)
+		start_list(inf);
+	return inf;
+}
+
+struct sg_informer *sg_informer_new_detached(struct event_base *base, const char *name,
+					     const struct sg_informer_ops *ops, void *arg)
+{
+	return informer_alloc(base, NULL, name, "/detached", ops, arg);
+}
+
+void sg_informer_feed_list(struct sg_informer *inf, const char *body, size_t len)
+{
+	list_done(200, body, len, NULL, inf);
+}
+
+bool sg_informer_feed_event(struct sg_informer *inf, const char *line, size_t len)
+{
+	return watch_line(line, len, inf);
 }
 
 void sg_informer_free(struct sg_informer *inf)

@@ -1,13 +1,11 @@
 /*
  * A JSON parser for the hot path: strict RFC 8259 (it refuses some input
- * cJSON takes: "01", control characters, lone surrogates, \u0000 in keys;
- * never the reverse), the same tree cJSON builds (so every sg_json helper
- * and cJSON predicate works on it), but every node and string comes from an
- * arena, strings without escapes are copied in one go, and there is nothing
- * to free node by node. cJSON's own parser spent about 40% of a review's
- * time in allocation and per-character copying; this one takes a fraction
- * of that (see docs/benchmarks.md). Trees it returns must never reach
- * cJSON_Delete.
+ * cJSON takes: "01", control characters, lone surrogates, \u0000 in keys,
+ * strings that are not UTF-8; never the reverse), the same tree cJSON builds (so every sg_json
+ * helper and cJSON predicate works on it), but every node and string comes from an arena, strings
+ * without escapes are copied in one go, and there is nothing to free node by node. cJSON's own
+ * parser spent about 40% of a review's time in allocation and per-character copying; this one takes
+ * a fraction of that (see docs/benchmarks.md). Trees it returns must never reach cJSON_Delete.
  *
  * The fuzz target tests/fuzz/fuzz_json.c checks it against cJSON: whatever
  * it accepts cJSON accepts too, with the same tree.
@@ -17,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +102,64 @@ static size_t put_utf8(char *o, unsigned cp)
 	return 4;
 }
 
+/* Any byte of [s, e) at or above 0x80: eight at a time, no branch per byte. */
+static bool any_high_byte(const char *s, const char *e)
+{
+	uint64_t acc = 0, w;
+
+	for (; e - s >= 8; s += 8) {
+		memcpy(&w, s, sizeof(w));
+		acc |= w;
+	}
+	for (; s < e; s++)
+		acc |= (unsigned char)*s;
+	return (acc & 0x8080808080808080ull) != 0;
+}
+
+/*
+ * True if [s, e) is well-formed UTF-8 (RFC 3629: shortest forms only, no
+ * surrogates, nothing past U+10FFFF). JSON text is UTF-8 (RFC 8259 8.1).
+ * Go's decoder, the API server's, turns each invalid byte into U+FFFD, so a
+ * string with one would read differently here and there; the API server
+ * never sends one, and an answer that echoed it would not be JSON.
+ */
+static bool utf8_ok(const char *str, const char *end)
+{
+	const unsigned char *s = (const unsigned char *)str, *e = (const unsigned char *)end;
+
+	if (!any_high_byte(str, end))
+		return true;
+	while (s < e) {
+		unsigned c = *s, cp, min;
+		size_t n;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if ((size_t)(e - s) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3fu);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 /*
  * Parses a string at ps->p (the opening quote) into a new NUL-terminated
  * arena string. Escapes follow RFC 8259, with UTF-16 surrogate pairs
@@ -131,6 +188,10 @@ static char *parse_string(struct parser *ps)
 			ps->error = "control character in string";
 			return NULL;
 		}
+	}
+	if (!utf8_ok(s, q)) {
+		ps->error = "string is not UTF-8";
+		return NULL;
 	}
 	out = sg_arena_alloc(ps->arena, (size_t)(q - s) + 1);
 	if (!out) {
@@ -295,7 +356,7 @@ static int skip_value(struct parser *ps);
 /* Checks a string without keeping it. */
 static int skip_string(struct parser *ps)
 {
-	const char *q = ps->p + 1;
+	const char *s = ps->p + 1, *q = s;
 
 	ps->nul = false;
 	for (;; q++) {
@@ -337,6 +398,10 @@ static int skip_string(struct parser *ps)
 				q += 6;
 			}
 		}
+	}
+	if (!utf8_ok(s, q)) {
+		ps->error = "string is not UTF-8";
+		return -1;
 	}
 	ps->p = q + 1;
 	return 0;

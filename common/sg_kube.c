@@ -170,7 +170,7 @@ static size_t write_fn(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct sg_kube_req *r = userp;
 	size_t n = size * nmemb;
-	char *nl;
+	int rc;
 
 	if (!r->watch) {
 		if (sg_buf_append(&r->resp, data, n) != 0) {
@@ -181,24 +181,35 @@ static size_t write_fn(char *data, size_t size, size_t nmemb, void *userp)
 	}
 	if (r->stopped)
 		return 0;
-	if (sg_buf_append(&r->resp, data, n) != 0) {
+	rc = sg_kube_watch_feed(&r->resp, data, n, r->line, r->arg);
+	if (rc < 0)
 		r->too_big = true;
-		return 0;
-	}
-	/* Hand over every complete line; keep the partial one. */
-	while ((nl = memchr(r->resp.data, '\n', r->resp.len)) != NULL) {
-		size_t len = (size_t)(nl - r->resp.data);
-		bool go_on = len == 0 || r->line(r->resp.data, len, r->arg);
+	else if (rc > 0)
+		r->stopped = true;
+	return rc ? 0 : n;
+}
 
-		memmove(r->resp.data, nl + 1, r->resp.len - len - 1);
-		r->resp.len -= len + 1;
-		r->resp.data[r->resp.len] = '\0';
-		if (!go_on) {
-			r->stopped = true;
-			return 0;
-		}
+int sg_kube_watch_feed(struct sg_buf *buf, const char *data, size_t n, sg_kube_line_fn line,
+		       void *arg)
+{
+	char *nl;
+
+	if (sg_buf_append(buf, data, n) != 0)
+		return -E2BIG;
+	if (!buf->data)
+		return 0;
+	/* Hand over every complete line; keep the partial one. */
+	while ((nl = memchr(buf->data, '\n', buf->len)) != NULL) {
+		size_t len = (size_t)(nl - buf->data);
+		bool go_on = len == 0 || line(buf->data, len, arg);
+
+		memmove(buf->data, nl + 1, buf->len - len - 1);
+		buf->len -= len + 1;
+		buf->data[buf->len] = '\0';
+		if (!go_on)
+			return 1;
 	}
-	return n;
+	return 0;
 }
 
 struct sg_kube *sg_kube_new(struct event_base *base, const struct sg_kube_config *c, char **cause)

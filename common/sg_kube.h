@@ -131,4 +131,31 @@ struct sg_informer_stats {
 };
 void sg_informer_stats(const struct sg_informer *inf, struct sg_informer_stats *out);
 
+/* --- the stream decoders, for tests and fuzzing ----------------------------- */
+
+struct sg_buf;
+
+/*
+ * Watch stream framing: appends n bytes of the stream to buf (which holds
+ * the partial line so far; its cap bounds a line) and hands each complete
+ * line, empty ones skipped, to line. 0 when all was taken, 1 when line
+ * asked to stop, -E2BIG when a line outgrew the cap.
+ */
+int sg_kube_watch_feed(struct sg_buf *buf, const char *data, size_t n, sg_kube_line_fn line,
+		       void *arg);
+
+/*
+ * An informer with no API server: it never starts a request (what would
+ * be a request is skipped, a retry is a timer that is never run), and is
+ * fed by hand with the two calls below. base only holds that timer.
+ */
+struct sg_informer *sg_informer_new_detached(struct event_base *base, const char *name,
+					     const struct sg_informer_ops *ops, void *arg);
+
+/* One list page (status 200) as the informer decodes and applies it. */
+void sg_informer_feed_list(struct sg_informer *inf, const char *body, size_t len);
+
+/* One watch stream line as the informer decodes and applies it; false: the stream stops. */
+bool sg_informer_feed_event(struct sg_informer *inf, const char *line, size_t len);
+
 #endif

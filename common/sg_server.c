@@ -1,6 +1,7 @@
 #include "sg_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -27,6 +29,13 @@
 #define BACKOFF_MS	     100
 /* Connections that must have closed since the peak before memory is handed back. */
 #define TRIM_AFTER_CONNS 64
+/*
+ * A connection answered before its request was read whole (413, 400) is
+ * not closed at once: see linger_start. These bound what that may cost.
+ */
+#define LINGER_MS    2000
+#define LINGER_BYTES (64u << 20)
+#define LINGER_MAX   128
 
 struct route {
 	struct route *next;
@@ -36,16 +45,32 @@ struct route {
 	void *arg;
 };
 
-/* One open TLS connection. Lives exactly as long as its SSL object. */
+/*
+ * One open connection. A TLS one lives exactly as long as its SSL object; a
+ * plain one until evhttp's close callback (see setup_cb).
+ */
 struct conn {
 	struct conn *prev, *next;
 	struct sg_server *srv;
 	struct bufferevent *bev;
+	bool plain;
+	bool fresh;   /* evhttp's close callback is not set yet */
+	bool closing; /* closed by us (timeout, cap, drain): no lingering */
 	/* On the clock: from accept (handshake) or a request's first byte, to its reply. */
 	bool request_started;
 	bool mid_request; /* bytes of a request arrived and it is not answered */
 	bool refused;	  /* over the cap: closed as soon as evhttp has set it up */
 	struct timeval started;
+};
+
+/* A closed connection whose peer may still be sending: read and discarded until EOF. */
+struct lingering {
+	struct lingering *prev, *next;
+	struct sg_server *srv;
+	struct event *ev;
+	evutil_socket_t fd;
+	size_t left;
+	struct timeval until;
 };
 
 struct sg_server {
@@ -74,13 +99,15 @@ struct sg_server {
 
 	struct event *sweep;   /* whole-request timeout checks */
 	struct event *retry;   /* accept back-off */
-	struct event *refuse;  /* closes the connections marked refused */
+	struct event *setup;   /* finishes new connections, closes the refused */
 	struct event *drain_t; /* drain deadline */
 	struct sg_server *next_server;
 	void (*on_free)(void *);
 	void *on_free_arg;
 	void (*drain_done)(void *);
 	void *drain_arg;
+	struct lingering *lingers;
+	size_t nlingers;
 };
 
 static int conn_index = -1;
@@ -188,6 +215,7 @@ static bool conn_busy(const struct conn *c)
  */
 static void conn_close(struct conn *c)
 {
+	c->closing = true;
 	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
 }
 
@@ -210,21 +238,11 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	done(s->drain_arg);
 }
 
-/* SSL ex_data free hook: the connection is gone. */
-static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			 void *argp)
+/* Unlinks and frees a connection that is gone. */
+static void conn_gone(struct conn *c)
 {
-	struct conn *c = ptr;
-	struct sg_server *s;
+	struct sg_server *s = c->srv;
 
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	if (!c)
-		return;
-	s = c->srv;
 	if (!s) {
 		/* The server was freed first (see sg_server_free). */
 		free(c);
@@ -241,6 +259,135 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 	/* Finish the drain from a clean stack, not from inside libevent's free path. */
 	if (s->draining && s->nconns == 0 && s->drain_t)
 		event_active(s->drain_t, EV_TIMEOUT, 1);
+}
+
+static void linger_end(struct lingering *l)
+{
+	struct sg_server *s = l->srv;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		s->lingers = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	s->nlingers--;
+	event_free(l->ev);
+	evutil_closesocket(l->fd);
+	free(l);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char sink[65536];
+	struct lingering *l = arg;
+	struct timeval now, left;
+
+	event_base_gettimeofday_cached(l->srv->base, &now);
+	if ((what & EV_TIMEOUT) || !timercmp(&now, &l->until, <)) {
+		linger_end(l);
+		return;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, sink, sizeof(sink), 0);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/*
+			 * A persistent event's timeout restarts at each
+			 * wakeup: a peer sending a byte now and then would
+			 * linger for ever. Keep the first deadline.
+			 */
+			timersub(&l->until, &now, &left);
+			event_add(l->ev, &left);
+			return;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (size_t)n >= l->left) {
+			linger_end(l);
+			return;
+		}
+		l->left -= (size_t)n;
+	}
+}
+
+/*
+ * A lingering close of our own. evhttp answers 413 (or 400) as soon as
+ * the headers show the request is unacceptable, and then closes; a peer
+ * still sending its body would have those bytes arrive at a closed
+ * socket, and the kernel answers them with a reset that can destroy the
+ * answer before the peer reads it. So the socket is kept open on a
+ * duplicate descriptor after evhttp lets go of it: its write side shut
+ * (the peer sees the answer, then EOF), its input read and thrown away
+ * until the peer closes, for at most LINGER_MS and LINGER_BYTES, and for at
+ * most LINGER_MAX connections at a time (beyond that, a plain close).
+ * libevent's own lingering close instead reads the whole declared body
+ * before it answers at all.
+ */
+static void linger_start(struct sg_server *s, evutil_socket_t fd)
+{
+	struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+	struct lingering *l;
+	int dfd;
+
+	if (fd < 0 || s->nlingers >= LINGER_MAX)
+		return;
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return; /* out of descriptors: a plain close */
+	l = calloc(1, sizeof(*l));
+	if (l)
+		l->ev = event_new(s->base, dfd, EV_READ | EV_PERSIST, linger_cb, l);
+	if (!l || !l->ev || event_add(l->ev, &tv) != 0) {
+		if (l && l->ev)
+			event_free(l->ev);
+		free(l);
+		close(dfd);
+		return;
+	}
+	shutdown(dfd, SHUT_WR);
+	event_base_gettimeofday_cached(s->base, &l->until);
+	timeradd(&l->until, &tv, &l->until);
+	l->srv = s;
+	l->fd = dfd;
+	l->left = LINGER_BYTES;
+	l->next = s->lingers;
+	if (s->lingers)
+		s->lingers->prev = l;
+	s->lingers = l;
+	s->nlingers++;
+}
+
+/*
+ * evhttp's close callback: the connection is about to be freed, its
+ * socket still open. A request that was not read whole (its answer went
+ * out early) leaves the peer possibly still sending: linger.
+ */
+static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *c = arg;
+	struct sg_server *s = c->srv;
+
+	if (s && !s->freeing && c->mid_request && !c->closing)
+		linger_start(s, bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)));
+	if (c->plain)
+		conn_gone(c);
+}
+
+/* SSL ex_data free hook: the connection is gone. */
+static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	struct conn *c = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (!c)
+		return;
+	conn_gone(c);
 }
 
 /* Notes when request bytes arrive, for the request timeout and the drain. */
@@ -277,19 +424,42 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	struct conn *c;
 	SSL *ssl;
 
-	ssl = SSL_new(s->tls);
-	if (!ssl)
-		fatal_oom("SSL_new");
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		fatal_oom("connection");
-	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (!bev)
-		fatal_oom("bufferevent");
-	/* From here the SSL object owns c: its free hook unlinks and frees it. */
+	if (!s->tls) {
+		/*
+		 * Plain HTTP: without memory the connection is served untracked
+		 * (evhttp makes its own bufferevent), with no harm but the
+		 * missing deadline.
+		 */
+		c = calloc(1, sizeof(*c));
+		bev = c ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (!bev) {
+			free(c);
+			return NULL;
+		}
+		c->plain = true;
+		/*
+		 * Held until setup_cb has set evhttp's close callback: should
+		 * evhttp free the connection before that, the bufferevent (and
+		 * so c) is still there to find out.
+		 */
+		bufferevent_incref(bev);
+	} else {
+		ssl = SSL_new(s->tls);
+		if (!ssl)
+			fatal_oom("SSL_new");
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			fatal_oom("connection");
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			fatal_oom("bufferevent");
+		/* From here the SSL object owns c: its free hook unlinks and frees it. */
+		SSL_set_ex_data(ssl, conn_index, c);
+	}
 	c->srv = s;
 	c->bev = bev;
+	c->fresh = true;
 	/*
 	 * The clock starts at accept: the handshake and the first request must
 	 * arrive within the request timeout, so a peer that trickles handshake
@@ -297,7 +467,6 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	 */
 	c->request_started = true;
 	event_base_gettimeofday_cached(s->base, &c->started);
-	SSL_set_ex_data(ssl, conn_index, c);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -306,7 +475,8 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	if (!evbuffer_add_cb(bufferevent_get_input(bev), input_cb, c))
 		fatal_oom("evbuffer callback");
 	/* Go's clients often close without close_notify; that is a normal EOF. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (!c->plain)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	if (s->nconns > s->peak_conns)
 		s->peak_conns = s->nconns;
 	/*
@@ -315,13 +485,13 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	 * API server among them) wait out its own timeout, while a closed
 	 * connection lets it retry another replica now. evhttp has not yet
 	 * attached itself to the bufferevent here, so the close runs from the
-	 * loop, right after this accept.
+	 * loop, right after this accept (setup_cb).
 	 */
 	if (s->nconns > (size_t)s->opts.max_conns) {
 		c->refused = true;
 		s->refused++;
-		event_active(s->refuse, EV_TIMEOUT, 1);
 	}
+	event_active(s->setup, EV_TIMEOUT, 1);
 	return bev;
 }
 
@@ -329,13 +499,21 @@ static struct conn *conn_of(struct sg_request *r)
 {
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;
+	struct conn *c;
 	SSL *ssl;
 
-	if (!r->srv->tls)
-		return NULL;
 	evcon = evhttp_request_get_connection(r->ev);
 	bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!bev)
+		return NULL;
+	if (!r->srv->tls) {
+		/* Plain servers (the extender, health) are few and cheap to search. */
+		for (c = r->srv->conns; c; c = c->next)
+			if (c->bev == bev)
+				return c;
+		return NULL;
+	}
+	ssl = bufferevent_openssl_get_ssl(bev);
 	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
 }
 
@@ -378,7 +556,12 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	trim_after_storm(s);
 }
 
-static void refuse_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Runs on the loop right after accepts: evhttp has now attached its
+ * connection to each new bufferevent, so its close callback can be set,
+ * and the connections over the cap can be closed through it.
+ */
+static void setup_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sg_server *s = arg;
 	struct conn *c, *next;
@@ -386,8 +569,25 @@ static void refuse_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (c = s->conns; c; c = next) {
+		struct bufferevent *bev = c->bev;
+		void *evcon = NULL;
+
 		next = c->next;
-		if (c->refused)
+		if (!c->fresh)
+			continue;
+		c->fresh = false;
+		/* evhttp passes its connection to every bufferevent callback it sets. */
+		bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+		if (evcon)
+			evhttp_connection_set_closecb(evcon, conn_closed_cb, c);
+		if (c->plain) {
+			if (!evcon)
+				conn_gone(c); /* evhttp already let go of it */
+			bufferevent_decref(bev);
+			if (!evcon)
+				continue;
+		}
+		if (c->refused && evcon)
 			conn_close(c);
 	}
 }
@@ -502,7 +702,7 @@ void sg_reply(struct sg_request *r, int code, const char *content_type, const vo
 			event_base_gettimeofday_cached(r->srv->base, &c->started);
 	}
 	evhttp_send_reply(r->ev, code, NULL, NULL);
-	if (c) {
+	if (c && !c->plain) {
 		/*
 		 * bufferevent_openssl writes only once epoll says the socket is
 		 * writable, a loop turn and two epoll_ctl calls later, and it
@@ -596,8 +796,8 @@ struct sg_server *sg_server_new(struct event_base *base, const struct sg_server_
 	s->http = evhttp_new(base);
 	s->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, s);
 	s->retry = evtimer_new(base, retry_cb, s);
-	s->refuse = event_new(base, -1, 0, refuse_cb, s);
-	if (!s->name || !s->listen || !s->http || !s->sweep || !s->retry || !s->refuse)
+	s->setup = event_new(base, -1, 0, setup_cb, s);
+	if (!s->name || !s->listen || !s->http || !s->sweep || !s->retry || !s->setup)
 		goto oom;
 	s->opts.name = s->name;
 	s->opts.listen = s->listen;
@@ -610,23 +810,26 @@ struct sg_server *sg_server_new(struct event_base *base, const struct sg_server_
 						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	/*
-	 * Read and discard an oversized body before answering 413, so that a
-	 * client still sending sees the answer instead of a reset. The
-	 * whole-request timeout bounds how long that may take.
+	 * No EVHTTP_SERVER_LINGERING_CLOSE: with it evhttp reads (and throws
+	 * away) a whole declared oversized body before it answers 413, so a
+	 * request that declares 100 MB and sends one byte waits for its
+	 * deadline with no answer. Without it evhttp answers 413 from the
+	 * headers alone, or as soon as a chunked body passes the limit, and
+	 * our own lingering close (linger_start) keeps a sender that is
+	 * still sending from being reset before it reads the answer.
 	 */
-	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(s->http, dispatch, s);
 	s->next_server = servers;
 	servers = s;
 	if (tls) {
 		SSL_CTX_up_ref(tls);
 		s->tls = tls;
-		evhttp_set_bevcb(s->http, bev_cb, s);
-		tv.tv_sec = 1;
-		tv.tv_usec = 0;
-		if (event_add(s->sweep, &tv) != 0)
-			goto oom;
 	}
+	evhttp_set_bevcb(s->http, bev_cb, s);
+	tv.tv_sec = 1;
+	tv.tv_usec = 0;
+	if (event_add(s->sweep, &tv) != 0)
+		goto oom;
 	return s;
 oom:
 	*cause = strdup("out of memory creating the server");
@@ -772,6 +975,7 @@ void sg_server_free(struct sg_server *s)
 	struct sg_server **pp;
 	struct route *rt;
 	struct conn *c;
+	bool plain;
 
 	if (!s)
 		return;
@@ -784,19 +988,32 @@ void sg_server_free(struct sg_server *s)
 	/*
 	 * libevent finalizes bufferevents later, on the loop or in
 	 * event_base_free, so SSL objects (and their free hook) may outlive
-	 * the server: detach the connections first.
+	 * the server: detach the connections first. Plain ones go with
+	 * evhttp's close callbacks, in evhttp_free; any not yet set up (or
+	 * left by an evhttp that did not call back) go after it.
 	 */
-	for (c = s->conns; c; c = c->next)
-		c->srv = NULL;
-	s->conns = NULL;
+	plain = !s->tls;
+	if (!plain) {
+		for (c = s->conns; c; c = c->next)
+			c->srv = NULL;
+		s->conns = NULL;
+	}
 	if (s->http)
 		evhttp_free(s->http);
+	while (plain && (c = s->conns) != NULL) {
+		s->conns = c->next;
+		if (c->fresh)
+			bufferevent_decref(c->bev);
+		free(c);
+	}
+	while (s->lingers)
+		linger_end(s->lingers);
 	if (s->sweep)
 		event_free(s->sweep);
 	if (s->retry)
 		event_free(s->retry);
-	if (s->refuse)
-		event_free(s->refuse);
+	if (s->setup)
+		event_free(s->setup);
 	if (s->drain_t)
 		event_free(s->drain_t);
 	while ((rt = s->routes) != NULL) {

@@ -11,12 +11,17 @@
  * TCP_NODELAY, TLS 1.2+ with the context swappable at run time, and a
  * graceful drain.
  *
- * TLS connections are tracked one by one (through the SSL object's
- * ex_data, whose free hook tells us exactly when a connection is gone), so
- * the drain can close idle keep-alive connections at once and let busy ones
- * finish their request. Plain-HTTP servers (the health listener, an
- * extender without TLS) are not tracked: their drain stops accepting, marks
- * replies "Connection: close" and ends after a short grace.
+ * Connections are tracked one by one (a TLS one through the SSL object's
+ * ex_data, whose free hook tells us exactly when it is gone; a plain one
+ * through evhttp's close callback), so the deadlines and the cap hold for
+ * plain HTTP too, and the drain can close idle keep-alive connections at
+ * once and let busy ones finish their request. A plain server's drain
+ * still ends after a short grace at most.
+ *
+ * A body over the limit gets 413 as soon as the headers declare it (or a
+ * chunked body passes the limit), and the connection closes lingering: its
+ * write side shut, whatever the client still sends read and discarded for
+ * a bounded time, so that the client reads the 413 rather than a reset.
  *
  * Handlers run on the loop and must answer before returning, with exactly
  * one sg_reply(); the server answers 500 for a handler that did not.
@@ -40,9 +45,9 @@ struct sg_server_opts {
 	size_t max_body;	/* larger request bodies get 413 */
 	size_t max_headers;	/* request line plus headers; larger get 400 */
 	int io_timeout_ms;	/* idle keep-alive, and each read or write */
-	int request_timeout_ms; /* TLS: handshake + first request, or a started request, must arrive
-				   whole in time */
-	int max_conns;		/* TLS: connections past this many are closed at once */
+	int request_timeout_ms; /* (TLS handshake +) first request, or a started request, must
+				   arrive whole in time */
+	int max_conns;		/* connections past this many are closed at once */
 };
 
 /* An event base tuned for serving (epoll changelist). NULL on failure. */
@@ -94,10 +99,10 @@ int sg_server_listen(struct sg_server *s, char **cause);
 /* The bound port (useful with port 0), or 0 before sg_server_listen. */
 int sg_server_port(const struct sg_server *s);
 
-/* Open connections (TLS servers; 0 for plain ones). */
+/* Open connections. */
 size_t sg_server_conns(const struct sg_server *s);
 
-/* Connections closed at accept for being over max_conns (TLS servers). */
+/* Connections closed at accept for being over max_conns. */
 uint64_t sg_server_refused(const struct sg_server *s);
 
 /*

@@ -62,6 +62,9 @@ void ex_config_init(struct ex_config *c)
 	c->common.drain_timeout_ms = 10000;
 	c->common.max_body = 64u << 20;
 	c->max_staleness_ms = 600000;
+	c->max_conns = 1024;
+	c->io_timeout_ms = 60000;
+	c->request_timeout_ms = 10000;
 }
 
 static double now_s(void)
@@ -311,8 +314,8 @@ static int setup_metrics(struct extender *x)
 				"by the API server (list, watch event or bookmark).",
 				staleness_fn, x) ||
 	    sg_metrics_counter_fn(m, "sandbox_guard_http_connections_refused_total",
-				  "TLS connections closed at accept because 1024 were already "
-				  "open.",
+				  "Connections closed at accept because --max-connections "
+				  "were already open.",
 				  refused_fn, x))
 		return -1;
 	return 0;
@@ -397,6 +400,9 @@ static int start(void *arg, struct event_base *base, char **cause)
 	}
 	sg_server_opts_init(&o, "extender", c->common.listen);
 	o.max_body = c->common.max_body;
+	o.max_conns = c->max_conns;
+	o.io_timeout_ms = c->io_timeout_ms;
+	o.request_timeout_ms = c->request_timeout_ms;
 	x->http = sg_server_new(x->base, &o, x->certs ? sg_certs_ctx(x->certs) : NULL, cause);
 	if (!x->http)
 		return -1;

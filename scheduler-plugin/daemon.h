@@ -16,6 +16,9 @@ struct ex_config {
 	struct sg_common_config common; /* no tls_cert: plain HTTP */
 	const char *url_prefix;		/* routes are <prefix>/filter and <prefix>/prioritize */
 	long max_staleness_ms;		/* unready when the inventory is older; 0: never */
+	int max_conns;			/* open connections; more are closed at once */
+	int io_timeout_ms;		/* keep-alive idle, and each read or write */
+	int request_timeout_ms;		/* a connection's first request, or a started one */
 };
 
 void ex_config_init(struct ex_config *c);

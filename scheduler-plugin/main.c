@@ -34,6 +34,11 @@ static const char usage[] =
 	"  --max-body=BYTES           largest request body (default 67108864)\n"
 	"  --max-staleness=DUR        unready when the inventory has not been confirmed by the\n"
 	"                             API server for this long; 0 never (default 600s)\n"
+	"  --max-connections=N        open connections; more are closed at once (default 1024)\n"
+	"  --idle-timeout=DUR         keep-alive idle and per-read timeout (default 60s)\n"
+	"  --request-timeout=DUR      a started request (on a new connection: the TLS\n"
+	"                             handshake and first request) must arrive whole within\n"
+	"                             this (default 10s)\n"
 	"  --log-level=LEVEL          debug, info, warn or error (default info)\n"
 	"  --check-policy=FILE        check a policy file and exit\n"
 	"  --print-default-policy     print the built-in policy and exit\n"
@@ -41,19 +46,45 @@ static const char usage[] =
 	"\n"
 	"Docs: docs/extender.md.\n";
 
-enum { OPT_PREFIX = SG_OPT_OWN, OPT_STALENESS };
+enum { OPT_PREFIX = SG_OPT_OWN, OPT_STALENESS, OPT_MAX_CONNS, OPT_IDLE, OPT_REQUEST };
 
 static const struct option options[] = {
 	{"url-prefix", required_argument, NULL, OPT_PREFIX},
 	{"max-staleness", required_argument, NULL, OPT_STALENESS},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE},
+	{"request-timeout", required_argument, NULL, OPT_REQUEST},
 	{NULL, 0, NULL, 0},
 };
+
+/* The listener's limits, the same flags as the webhook's. */
+static int server_option(struct ex_config *c, int opt, char *arg)
+{
+	long v;
+
+	if (opt == OPT_MAX_CONNS) {
+		if ((v = sg_flag_count(arg, 1000000)) < 0)
+			return sg_flag_invalid(program, "max-connections", arg, "1 to 1000000");
+		c->max_conns = (int)v;
+	} else if (opt == OPT_IDLE) {
+		if ((v = sg_flag_duration_ms(arg)) < 1000)
+			return sg_flag_invalid(program, "idle-timeout", arg, "at least 1s");
+		c->io_timeout_ms = (int)v;
+	} else {
+		if ((v = sg_flag_duration_ms(arg)) < 100)
+			return sg_flag_invalid(program, "request-timeout", arg, "at least 100ms");
+		c->request_timeout_ms = (int)v;
+	}
+	return 0;
+}
 
 static int option(void *cfg, int opt, char *arg)
 {
 	struct ex_config *c = cfg;
 	size_t n = strlen(arg);
 
+	if (opt == OPT_MAX_CONNS || opt == OPT_IDLE || opt == OPT_REQUEST)
+		return server_option(c, opt, arg);
 	if (opt == OPT_STALENESS) {
 		c->max_staleness_ms = sg_flag_duration_ms(arg);
 		if (c->max_staleness_ms < 0)

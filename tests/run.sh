@@ -53,7 +53,7 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
   cmake -S "$root" -B "$fuzz" -G Ninja -DSG_FUZZ=ON -DSG_SANITIZE=ON -DSG_TESTS=OFF \
     -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug >/dev/null
   targets=(fuzz_json fuzz_admission fuzz_policy fuzz_extender fuzz_expolicy fuzz_yaml
-           fuzz_quantity fuzz_kubeconfig)
+           fuzz_quantity fuzz_kubeconfig fuzz_watch)
   ninja -C "$fuzz" "${targets[@]}"
   for t in "${targets[@]}"; do
     corpus=$(mktemp -d)
@@ -64,6 +64,7 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
       fuzz_yaml) cp tests/fuzz/seeds/kubeconfig/* tests/fixtures/check/*.yaml "$corpus/" ;;
       fuzz_quantity) cp tests/fuzz/seeds/quantity/* "$corpus/" ;;
       fuzz_kubeconfig) cp tests/fuzz/seeds/kubeconfig/* "$corpus/" ;;
+      fuzz_watch) cp tests/fuzz/seeds/watch/* "$corpus/" ;;
       *) cp tests/fixtures/reviews/*.json "$corpus/" ;;
     esac
     # Any crash, leak or sanitizer report makes libFuzzer exit non-zero.

@@ -171,6 +171,33 @@ Test(json, fast_parser_is_strict)
 	sg_arena_release(&arena);
 }
 
+/* JSON text is UTF-8: anything else is refused, in kept and in skipped strings alike. */
+Test(json, fast_parser_refuses_strings_that_are_not_utf8)
+{
+	static const char *const bad[] = {
+		"[\"\xff\"]",		  /* never in UTF-8 */
+		"[\"abc\x80\"]",	  /* a lone continuation byte */
+		"[\"\xc3\"]",		  /* a truncated sequence */
+		"[\"\xc0\xaf\"]",	  /* an overlong '/' */
+		"[\"\xe0\x80\xaf\"]",	  /* an overlong '/' */
+		"[\"\xed\xa0\x80\"]",	  /* a surrogate */
+		"[\"\xf4\x90\x80\x80\"]", /* past U+10FFFF */
+		"{\"\xff\":1}",		  /* a key */
+		"{\"metadata\":{\"managedFields\":[\"0123456789\xfe\"]}}",
+	};
+	static const char *const good[] = {
+		"[\"\xc3\xa9\"]",	  "[\"\xe2\x82\xac and more than eight bytes\"]",
+		"[\"\xf0\x9f\x98\x80\"]", "[\"\xf4\x8f\xbf\xbf\"]",
+		"[\"\xed\x9f\xbf\"]",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_null(fast(bad[i], SG_JSON_SKIP_MANAGED_FIELDS), "accepted: %s", bad[i]);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert_not_null(fast(good[i], 0), "refused: %s", good[i]);
+	sg_arena_release(&arena);
+}
+
 /* A NUL inside a value is kept as cJSON keeps it (the string ends there). */
 Test(json, nul_in_a_value_is_accepted)
 {
