@@ -190,3 +190,23 @@ func assertHardened(t *testing.T, p *corev1.Pod, wantRuntime string) {
 		t.Fatalf("pod %s/%s is not hardened as expected:\n- %s", p.Namespace, p.Name, strings.Join(problems, "\n- "))
 	}
 }
+
+// plainClaim is a SandboxClaim for a warm pool, nothing else set.
+const plainClaim = `
+apiVersion: extensions.agents.x-k8s.io/v1beta1
+kind: SandboxClaim
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  warmPoolRef:
+    name: %s
+`
+
+// claimFromPool creates a plain claim for a warm pool, waits until it is
+// Ready and returns its Sandbox's name.
+func claimFromPool(t *testing.T, c *harness.Cluster, ns, name, pool string) string {
+	t.Helper()
+	mustCreate(t, c, plainClaim, name, ns, pool)
+	return waitClaimReady(t, c, ns, name)
+}

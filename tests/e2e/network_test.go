@@ -167,8 +167,14 @@ func TestNetworkIsolation(t *testing.T) {
 	if again.ResourceVersion != stored.ResourceVersion || !reflect.DeepEqual(again.Spec, stored.Spec) {
 		t.Fatalf("%s was rewritten (resourceVersion %s -> %s): %+v", tplNP, stored.ResourceVersion, again.ResourceVersion, again.Spec.Egress)
 	}
+	// One error is the controller's own and harmless: under load it may
+	// reconcile the template again before its cache holds the policy it
+	// just created, and that second Create fails with AlreadyExists (seen
+	// once in a run with the machine busy); the next reconcile compares
+	// and finds nothing to do. Any other error, and any denial, fails.
 	for i, l := range logLinesRaw(c.LogPath("agent-sandbox-controller")) {
-		if i >= ctrlMark && strings.Contains(l, tplNP) && (strings.Contains(l, "denied the request") ||
+		benign := strings.Contains(l, "Failed to create NetworkPolicy") && strings.Contains(l, `\"`+tplNP+`\" already exists`)
+		if i >= ctrlMark && strings.Contains(l, tplNP) && !benign && (strings.Contains(l, "denied the request") ||
 			strings.Contains(strings.ToLower(l), "error")) {
 			t.Fatalf("controller log has an error for %s: %s", tplNP, l)
 		}
@@ -176,17 +182,7 @@ func TestNetworkIsolation(t *testing.T) {
 	t.Logf("%s stored by the controller, narrowed: %v", tplNP, stored.Spec.Egress[0].To)
 	waitPoolReady(t, c, ns, "pool", 2)
 	// A claim still works.
-	mustCreate(t, c, `
-apiVersion: extensions.agents.x-k8s.io/v1beta1
-kind: SandboxClaim
-metadata:
-  name: isolated-claim
-  namespace: %s
-spec:
-  warmPoolRef:
-    name: pool
-`, ns)
-	waitClaimReady(t, c, ns, "isolated-claim")
+	claimFromPool(t, c, ns, "isolated-claim", "pool")
 
 	// Exactly enough: what the ServiceAccount may and may not do.
 	sa := "system:serviceaccount:" + systemNS + ":" + webhookSA

@@ -174,17 +174,7 @@ func TestRealNodeDeployed(t *testing.T) {
 		if calls["pods.mutate.sandbox-guard.io"] == 0 || calls["pods.validate.sandbox-guard.io"] == 0 {
 			t.Fatalf("the API server records no calls to the pod webhooks: %v", calls)
 		}
-		mustCreate(t, c, `
-apiVersion: extensions.agents.x-k8s.io/v1beta1
-kind: SandboxClaim
-metadata:
-  name: claim
-  namespace: %s
-spec:
-  warmPoolRef:
-    name: pool
-`, ns)
-		sandbox := waitClaimReady(t, c, ns, "claim")
+		sandbox := claimFromPool(t, c, ns, "claim", "pool")
 		pod := sandboxPod(ctx, t, c, ns, sandbox)
 		assertRuntime(t, node, pod, "runsc")
 		t.Logf("claim adopted %s, running under gVisor; API server webhook calls so far: %v", pod.Name, calls)

@@ -2,10 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,32 +99,14 @@ func TestRealNodePythonSDK(t *testing.T) {
 	assertHardened(t, &warm[0], "gvisor")
 	assertRuntime(t, node, &warm[0], "runsc")
 
-	script := filepath.Join(c.Dir, "sdk_exec.py")
-	if err := os.WriteFile(script, []byte(sdkExecScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, vpy, script, ns, "pool")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "KUBERNETES_SERVICE_HOST=")
 	begin := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("SDK script failed: %v\nstdout: %s\nstderr: %s", err, out, stderr)
-	}
 	var res struct {
 		Sandbox  string
 		Stdout   string
 		ExitCode int `json:"exit_code"`
 	}
-	last := strings.TrimSpace(string(out))
-	if err := json.Unmarshal([]byte(last[strings.LastIndexByte(last, '\n')+1:]), &res); err != nil {
-		t.Fatalf("SDK output %q: %v", out, err)
-	}
+	runSDKScript(t, c, vpy, "sdk_exec.py", sdkExecScript, &res, ns, "pool")
+	ctx := context.Background()
 	pod := sandboxPod(ctx, t, c, ns, res.Sandbox)
 	if pod.UID != warm[0].UID {
 		t.Fatalf("SDK claim got pod %s, not the warm pod %s", pod.Name, warm[0].Name)

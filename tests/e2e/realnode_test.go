@@ -142,17 +142,7 @@ func TestRealNodeIsolation(t *testing.T) {
 			uids[p.UID] = p.Name
 		}
 		claimBegin := time.Now()
-		mustCreate(t, c, `
-apiVersion: extensions.agents.x-k8s.io/v1beta1
-kind: SandboxClaim
-metadata:
-  name: claim
-  namespace: %s
-spec:
-  warmPoolRef:
-    name: pool
-`, ns)
-		sandbox := waitClaimReady(t, c, ns, "claim")
+		sandbox := claimFromPool(t, c, ns, "claim", "pool")
 		t.Logf("claim Ready in %s", time.Since(claimBegin).Round(time.Millisecond))
 		pod := sandboxPod(ctx, t, c, ns, sandbox)
 		if _, ok := uids[pod.UID]; !ok {

@@ -174,17 +174,7 @@ spec:
 	// the controller relabels it (warm-pool label removed) and the pool
 	// refills, all through the webhook.
 	t.Run("ControllerAdoptsAndRefills", func(t *testing.T) {
-		mustCreate(t, c, `
-apiVersion: extensions.agents.x-k8s.io/v1beta1
-kind: SandboxClaim
-metadata:
-  name: claim
-  namespace: %s
-spec:
-  warmPoolRef:
-    name: pool
-`, ns)
-		sandbox := waitClaimReady(t, c, ns, "claim")
+		sandbox := claimFromPool(t, c, ns, "claim", "pool")
 		pod := sandboxPod(ctx, t, c, ns, sandbox)
 		if pod.UID != warm.UID {
 			t.Fatalf("claim got pod %s, not the warm pod %s", pod.Name, warm.Name)

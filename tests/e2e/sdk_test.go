@@ -63,6 +63,34 @@ func sdkVenv(t *testing.T, c *harness.Cluster) string {
 	return vpy
 }
 
+// runSDKScript runs a Python script with the SDK's venv against the
+// cluster (admin kubeconfig; KUBERNETES_SERVICE_HOST emptied so the client
+// does not take itself for a pod) and decodes the JSON of its last line of
+// output into result.
+func runSDKScript(t *testing.T, c *harness.Cluster, vpy, name, script string, result any, args ...string) {
+	t.Helper()
+	path := filepath.Join(c.Dir, name)
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vpy, append([]string{path}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "KUBERNETES_SERVICE_HOST=")
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("SDK script %s failed: %v\nstdout: %s\nstderr: %s", name, err, out, stderr)
+	}
+	last := strings.TrimSpace(string(out))
+	if err := json.Unmarshal([]byte(last[strings.LastIndexByte(last, '\n')+1:]), result); err != nil {
+		t.Fatalf("SDK script %s output %q: %v", name, out, err)
+	}
+}
+
 // TestPythonSDK is scenario 7: the Python SDK from PyPI creates a
 // SandboxClaim against this control plane and sees it Ready.
 func TestPythonSDK(t *testing.T) {
@@ -76,30 +104,14 @@ func TestPythonSDK(t *testing.T) {
 	warm := waitWarmPods(t, c, ns, harness.LabelWarmPoolSandbox, 1, 2*time.Minute)
 	waitPoolReady(t, c, ns, "sdk-pool", 1)
 
-	script := filepath.Join(c.Dir, "sdk_claim.py")
-	if err := os.WriteFile(script, []byte(sdkScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, vpy, script, ns, "sdk-pool")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "KUBERNETES_SERVICE_HOST=")
 	begin := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("SDK script failed: %v\nstdout: %s\nstderr: %s", err, out, stderr)
-	}
 	var res struct{ Claim, Sandbox string }
-	if err := json.Unmarshal(out[strings.LastIndexByte(strings.TrimSpace(string(out)), '\n')+1:], &res); err != nil {
-		t.Fatalf("SDK output %q: %v", out, err)
-	}
+	runSDKScript(t, c, vpy, "sdk_claim.py", sdkScript, &res, ns, "sdk-pool")
 	t.Logf("SDK: claim %s Ready with sandbox %s in %s", res.Claim, res.Sandbox, time.Since(begin).Round(time.Millisecond))
 
 	// Cross-check with the Go client: Ready, made by the SDK, warm pod adopted, hardened.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	claim, err := c.GetUnstructured(ctx, harness.SandboxClaimGVR, ns, "sdk-claim")
 	if err != nil {
 		t.Fatal(err)
