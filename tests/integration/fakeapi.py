@@ -38,6 +38,9 @@ class FakeAPI:
         self.empty_watches = False                # end each watch at once, no event
         self.down = False                         # answer every request 503 (an outage)
         self.active_watches = 0
+        self.fail_lists_of = {}                   # kind -> answer its next N lists 500
+        self.truncate_next_event = False          # cut the next watch event mid-line
+        self.certs_dir = certs_dir
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,17 +58,34 @@ class FakeAPI:
             def do_DELETE(self):
                 api.handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.scheme = "http"
-        if certs_dir:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certs_dir + "/tls.crt", certs_dir + "/tls.key")
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            self.scheme = "https"
+        self.handler = Handler
+        self.scheme = "https" if certs_dir else "http"
+        self._serve(0)
         self.port = self.server.server_address[1]
+
+    def _serve(self, port):
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.handler)
+        self.server.daemon_threads = True
+        if self.certs_dir:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.certs_dir + "/tls.crt", self.certs_dir + "/tls.key")
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def stop_serving(self):
+        """The API server process goes away: open watches end, connections are refused.
+
+        The cluster (objects and history) stays, as etcd's would; tests may
+        change it meanwhile, as other API server replicas would."""
+        with self.lock:
+            self._cut()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def start_serving(self):
+        """The API server comes back on the same port."""
+        self._serve(self.port)
 
     @property
     def url(self):
@@ -266,6 +286,9 @@ class FakeAPI:
             if self.fail_next_lists > 0:
                 self.fail_next_lists -= 1
                 return self.status(h, 500, "InternalError")
+            if self.fail_lists_of.get(kind, 0) > 0:
+                self.fail_lists_of[kind] -= 1
+                return self.status(h, 500, "InternalError")
             items = sorted((o for o in self.objects[kind].values() if self.selected(kind, q, o)),
                            key=lambda o: o["metadata"].get("uid", o["metadata"]["name"]))
             rv = self.rv
@@ -344,10 +367,23 @@ class FakeAPI:
                             break
                         pending = [e for e in self.events[kind] if e[0] > pos]
                     cur_rv = self.rv
+                truncated = False
                 for rv, etype, obj in pending:
                     if self.selected(kind, q, obj) or etype == "DELETED":
+                        with self.lock:
+                            truncated = self.truncate_next_event
+                            self.truncate_next_event = False
+                        if truncated:
+                            # Half an event, then the link drops: no newline, no final chunk.
+                            data = (json.dumps({"type": etype, "object": obj}) + "\n").encode()
+                            data = data[:len(data) // 2]
+                            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                            h.wfile.flush()
+                            break
                         send({"type": etype, "object": obj})
                     pos = rv
+                if truncated:
+                    break
                 if self.bookmarks and q.get("allowWatchBookmarks") == "true" and \
                         time.time() - last_bookmark > 1.0:
                     send({"type": "BOOKMARK", "object": {
