@@ -59,6 +59,7 @@ struct wh_reconciler {
 	int inflight;
 	struct event *kick;
 	struct event *resync;
+	struct event *gc_kick; /* after a pod list: the deletions held back until then */
 	struct sg_family *runs;
 };
 
@@ -263,7 +264,14 @@ static void start_op(struct wh_reconciler *r, struct target *t)
 	snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s",
 		 t->ns, name);
 	if (t->pods == 0) {
-		if (!r->gc || !t->exists)
+		/*
+		 * Before the first complete list of pods (the API server still
+		 * failing it after a restart or an outage, while the policy list
+		 * already succeeded) no pods is not knowing the pods: deleting
+		 * then would strip isolation from running sandboxes. pods_end
+		 * looks at these targets again once the list is in.
+		 */
+		if (!r->gc || !t->exists || !sg_informer_synced(r->pods_inf))
 			return;
 		req = sg_kube_request(r->kube, "DELETE", path, NULL, NULL, 0, op_done, t);
 	} else {
@@ -326,6 +334,20 @@ static void resync_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	enqueue_all(arg);
+}
+
+static void gc_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wh_reconciler *r = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < r->targets.nslots; i++) {
+		struct target *t = r->targets.slots[i].value;
+
+		if (r->targets.slots[i].key && t->pods == 0 && t->exists)
+			enqueue(t);
+	}
 }
 
 /* --- pods ------------------------------------------------------------------------ */
@@ -395,6 +417,13 @@ static void pods_end(void *arg)
 		if (r->pods.slots[i].key && p->gen != r->pod_gen)
 			pod_set(r, r->pods.slots[i].key, NULL);
 	}
+	/*
+	 * Garbage collection waits for a complete list of pods (start_op):
+	 * the policies it held back are decided now. The informer counts as
+	 * synced only after this returns, so look again from the loop.
+	 */
+	if (r->gc)
+		event_active(r->gc_kick, EV_TIMEOUT, 0);
 }
 
 /* --- our NetworkPolicies ---------------------------------------------------------------- */
@@ -477,7 +506,8 @@ struct wh_reconciler *wh_reconciler_new(struct sg_kube *kube, struct wh_policy *
 	sg_map_init(&r->pods);
 	r->kick = event_new(sg_kube_base(kube), -1, 0, kick_cb, r);
 	r->resync = event_new(sg_kube_base(kube), -1, EV_PERSIST, resync_cb, r);
-	if (!r->kick || !r->resync || event_add(r->resync, &minute))
+	r->gc_kick = event_new(sg_kube_base(kube), -1, 0, gc_kick_cb, r);
+	if (!r->kick || !r->resync || !r->gc_kick || event_add(r->resync, &minute))
 		goto oom;
 	if (metrics) {
 		r->runs = sg_metrics_counter(metrics, "sandbox_guard_network_reconciles_total",
@@ -536,5 +566,7 @@ void wh_reconciler_free(struct wh_reconciler *r)
 		event_free(r->kick);
 	if (r->resync)
 		event_free(r->resync);
+	if (r->gc_kick)
+		event_free(r->gc_kick);
 	free(r);
 }
