@@ -198,7 +198,15 @@ spec:
 		{[]string{"watch", "networkpolicies", "-A"}, "yes"},
 		{[]string{"patch", "networkpolicies/" + netpolName, "-n", ns}, "yes"},
 		{[]string{"delete", "networkpolicies/" + netpolName, "-n", ns}, "yes"},
-		{[]string{"patch", "networkpolicies/other", "-n", ns}, "no"},
+		// Labelling sandbox namespaces and re-checking their older policies
+		// (docs/network.md, "Where NetworkPolicies are checked").
+		{[]string{"patch", "networkpolicies/other", "-n", ns}, "yes"},
+		{[]string{"update", "networkpolicies/other", "-n", ns}, "no"},
+		{[]string{"patch", "namespaces/" + ns}, "yes"},
+		{[]string{"get", "namespaces/" + ns}, "yes"},
+		{[]string{"update", "namespaces/" + ns}, "no"},
+		{[]string{"delete", "namespaces/" + ns}, "no"},
+		{[]string{"create", "namespaces"}, "no"},
 		{[]string{"create", "networkpolicies/" + netpolName, "-n", ns}, "yes"}, // server-side apply creating it
 		{[]string{"create", "networkpolicies", "-n", ns}, "no"},                // a POST has no name
 		{[]string{"get", "secrets", "-n", ns}, "no"},

@@ -41,6 +41,8 @@ class FakeAPI:
         self.fail_lists_of = {}                   # kind -> answer its next N lists 500
         self.truncate_next_event = False          # cut the next watch event mid-line
         self.certs_dir = certs_dir
+        self.namespaces = {}                      # name -> labels (made by put_pod)
+        self.denials = {}                         # "ns/name" -> refusal of a re-admission
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -133,6 +135,8 @@ class FakeAPI:
             return copy.deepcopy(self.objects["networkpolicies"].get(ns + "/" + name))
 
     def put_pod(self, pod):
+        with self.lock:
+            self.namespaces.setdefault(pod["metadata"].get("namespace", "default"), {})
         key = pod["metadata"]["uid"]
         etype = "MODIFIED" if key in self.objects["pods"] else "ADDED"
         self._emit("pods", etype, pod)
@@ -202,6 +206,16 @@ class FakeAPI:
         parts = url.path.strip("/").split("/")
         if url.path.startswith("/apis/networking.k8s.io/v1/namespaces/") and len(parts) == 7:
             return self.item(h, parts[4], parts[6], q, body)
+        if url.path.startswith("/apis/networking.k8s.io/v1/namespaces/") and len(parts) == 6 \
+                and h.command == "GET":
+            with self.lock:
+                items = [copy.deepcopy(o) for o in self.objects["networkpolicies"].values()
+                         if o["metadata"]["namespace"] == parts[4]]
+                rv = self.rv
+            return self.reply(h, 200, {"kind": "NetworkPolicyList", "apiVersion": "v1",
+                                       "metadata": {"resourceVersion": str(rv)}, "items": items})
+        if url.path.startswith("/api/v1/namespaces/") and len(parts) == 4:
+            return self.namespace(h, parts[3], body)
         if h.command != "GET":
             return self.status(h, 405, "MethodNotAllowed")
         if url.path == "/api/v1/pods":
@@ -218,6 +232,26 @@ class FakeAPI:
             return self.watch(h, kind, q)
         return self.list(h, kind, q)
 
+    def namespace(self, h, name, body):
+        """A namespace: GET, and merge-patches of its labels."""
+        with self.lock:
+            if name not in self.namespaces:
+                return self.status(h, 404, "NotFound")
+            if h.command == "PATCH":
+                if h.headers.get("Content-Type") != "application/merge-patch+json":
+                    return self.status(h, 415, "UnsupportedMediaType")
+                labels = json.loads(body).get("metadata", {}).get("labels", {})
+                for k, v in labels.items():
+                    if v is None:
+                        self.namespaces[name].pop(k, None)
+                    else:
+                        self.namespaces[name][k] = v
+            elif h.command != "GET":
+                return self.status(h, 405, "MethodNotAllowed")
+            obj = {"kind": "Namespace", "apiVersion": "v1",
+                   "metadata": {"name": name, "labels": dict(self.namespaces[name])}}
+        return self.reply(h, 200, obj)
+
     def item(self, h, ns, name, q, body):
         """One NetworkPolicy: server-side apply (PATCH) and DELETE."""
         key = ns + "/" + name
@@ -231,6 +265,19 @@ class FakeAPI:
         if h.command != "PATCH":
             return self.status(h, 405, "MethodNotAllowed")
         ctype = h.headers.get("Content-Type", "")
+        if ctype == "application/merge-patch+json" and body == b"{}":
+            # An empty patch: a re-admission. This fake has no admission
+            # chain; a test may name the policies "our webhook" refuses.
+            with self.lock:
+                cur = copy.deepcopy(self.objects["networkpolicies"].get(key))
+                denial = self.denials.get(key)
+            if not cur:
+                return self.status(h, 404, "NotFound")
+            if denial:
+                return self.status(h, 400, "BadRequest",
+                                   'admission webhook "networkpolicies.validate.sandbox-guard.io" '
+                                   "denied the request: " + denial)
+            return self.reply(h, 200, cur)
         self.applies.append((h.path, ctype, body))
         if ctype != "application/apply-patch+yaml" or q.get("fieldManager") != "sandbox-guard":
             return self.status(h, 415, "UnsupportedMediaType")
