@@ -6,9 +6,9 @@ back, answers 410 Gone (as an HTTP status or as an ERROR event), or cuts a
 watch stream in the middle of an event. Meanwhile the cluster changes (a
 pod deleted, pods added, one finishing), as it would through another API
 server replica. Every answer must be well formed and, node by node, match
-either the cluster before the change or after it; once the API server is
-back the extender's answers and its pod count must match the new cluster
-exactly. The filter's per-node cap (1 here) names the count it holds in
+either the cluster before the change or after it, and /readyz stays 200
+(the outage is far below --max-staleness); once the API server is back the
+extender's answers and its pod count must match the new cluster exactly. The filter's per-node cap (1 here) names the count it holds in
 its reason ("node runs 2 sandbox pods"), so a pod counted twice shows.
 """
 import json
@@ -85,8 +85,10 @@ class Load:
         self.lock = threading.Lock()
         self.answers = []  # completion times
         self.failures = []
+        self.unready = []  # /readyz answers other than 200 meanwhile
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
                         for i in range(threads)]
+        self.threads.append(threading.Thread(target=self.probe, daemon=True))
 
     def start(self):
         for t in self.threads:
@@ -140,6 +142,17 @@ class Load:
                     self.answers.append(time.time())
             i += 1
 
+    def probe(self):
+        """kubelet's readiness probe, every 100 ms."""
+        while not self.stop_flag.wait(0.1):
+            try:
+                status, body = self.d.health("/readyz")
+            except Exception as e:
+                status, body = None, repr(e)
+            if status != 200:
+                with self.lock:
+                    self.unready.append((status, body))
+
     def answered_between(self, t0, t1):
         with self.lock:
             return sum(1 for t in self.answers if t0 <= t <= t1)
@@ -192,6 +205,9 @@ def test_answers_stay_correct_and_the_inventory_converges(cluster, start_extende
     finally:
         load.stop()
     assert load.failures == [], load.failures[:5]
+    # Counts seconds old still place pods better than none: the extender
+    # stays ready through a short outage (below --max-staleness).
+    assert load.unready == [], load.unready[:3]
     assert observe(d) == AFTER
     assert d.metric("sandbox_guard_inventory_pods") == PODS_AFTER
     assert d.metric("sandbox_guard_inventory_watch_starts_total") > watches
