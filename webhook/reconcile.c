@@ -495,16 +495,19 @@ static void np_end(void *arg)
  * namespace has it too) every NetworkPolicy of the namespace other than
  * ours is sent through admission again with an empty merge patch: the
  * mutating webhook scopes it away from sandbox pods, as on any write, and
- * one that the validating webhook refuses, which could only have been
- * written while nothing checked it, is deleted. This runs once per
- * namespace and process (a restart re-checks, which changes nothing for
- * policies already checked), and again whenever the minute pass finds the
- * label gone.
+ * one that still opens sandbox pods beyond the envelope, which could only
+ * have been written while nothing checked it, is deleted. Then the
+ * namespace gets the annotation WH_SANDBOX_NS_CHECKED, so that a restarted
+ * replica (which reads each sandbox namespace once) re-checks nothing, and
+ * a namespace an admin labelled ahead of time gets its one pass. The
+ * minute pass reads the namespace again and starts over if the label (or
+ * the annotation) is gone.
  */
 
-#define NS_SETTLE_MS 2000 /* the API server's namespace informer follows our label */
+#define NS_SETTLE_MS	      2000 /* the API server's namespace informer follows our label */
+#define WH_SANDBOX_NS_CHECKED "sandbox-guard.io/networkpolicies-checked"
 
-enum ns_step { NS_LABEL, NS_LIST, NS_VERIFY, NS_DONE };
+enum ns_step { NS_VERIFY, NS_LABEL, NS_LIST, NS_MARK, NS_DONE };
 
 struct ns_state;
 
@@ -526,6 +529,7 @@ struct ns_state {
 	int backoff_ms;
 	struct recheck *checks; /* in flight */
 	bool failed;		/* a re-check failed: list again after back-off */
+	bool was_done;		/* labelled and checked by this process before */
 };
 
 static void ns_run(struct ns_state *s);
@@ -625,7 +629,25 @@ static void recheck_settle(struct ns_state *s)
 		ns_retry(s, NS_LIST);
 		return;
 	}
+	s->step = NS_MARK;
+	ns_run(s);
+}
+
+static void mark_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct ns_state *s = arg;
+
+	(void)body;
+	(void)len;
+	s->req = NULL;
+	if (err || status < 200 || status >= 300) {
+		sg_log_warn("cannot annotate namespace %s " WH_SANDBOX_NS_CHECKED ": %s (HTTP %ld)",
+			    s->ns, err ? err : "error", status);
+		ns_retry(s, NS_MARK);
+		return;
+	}
 	s->step = NS_DONE;
+	s->was_done = true;
 	s->backoff_ms = RETRY_MIN_MS;
 	sg_log_info("namespace %s is a sandbox namespace: labelled " WH_SANDBOX_NS_LABEL
 		    "=true and its NetworkPolicies checked",
@@ -762,23 +784,39 @@ static void verify_done(long status, const char *body, size_t len, const char *e
 {
 	struct ns_state *s = arg;
 	char *cause = NULL;
+	const cJSON *meta;
 	const char *v;
-	cJSON *doc;
+	cJSON *doc = NULL;
 
 	s->req = NULL;
-	s->step = NS_DONE;
-	if (err || status != 200 || !body)
-		return; /* gone, or not readable now: the next minute looks again */
-	doc = sg_json_parse(body, len, &cause);
-	if (!doc) {
-		free(cause);
+	if (!err && status == 404) {
+		s->step = NS_DONE; /* deleted: its next pod (in a new namespace) starts over */
 		return;
 	}
-	v = sg_json_str(sg_json_obj(sg_json_get(doc, "metadata"), "labels"), WH_SANDBOX_NS_LABEL);
-	if (!v || strcmp(v, "true") != 0) {
-		sg_log_warn("namespace %s holds sandbox pods but lost its " WH_SANDBOX_NS_LABEL
-			    " label; labelling it again",
-			    s->ns);
+	if (!err && status == 200 && body)
+		doc = sg_json_parse(body, len, &cause);
+	if (!doc) {
+		sg_log_warn("cannot read namespace %s: %s (HTTP %ld)", s->ns,
+			    err	    ? err
+			    : cause ? cause
+				    : "error",
+			    status);
+		free(cause);
+		ns_retry(s, NS_VERIFY);
+		return;
+	}
+	meta = sg_json_get(doc, "metadata");
+	v = sg_json_str(sg_json_obj(meta, "labels"), WH_SANDBOX_NS_LABEL);
+	if (v && strcmp(v, "true") == 0 &&
+	    sg_json_str(sg_json_obj(meta, "annotations"), WH_SANDBOX_NS_CHECKED)) {
+		s->step = NS_DONE;
+		s->backoff_ms = RETRY_MIN_MS;
+	} else {
+		if (s->was_done)
+			sg_log_warn(
+				"namespace %s holds sandbox pods but lost its " WH_SANDBOX_NS_LABEL
+				" label; labelling it again",
+				s->ns);
 		s->step = NS_LABEL;
 		ns_run(s);
 	}
@@ -789,6 +827,8 @@ static void ns_run(struct ns_state *s)
 {
 	static const char label[] =
 		"{\"metadata\":{\"labels\":{\"" WH_SANDBOX_NS_LABEL "\":\"true\"}}}";
+	static const char mark[] =
+		"{\"metadata\":{\"annotations\":{\"" WH_SANDBOX_NS_CHECKED "\":\"true\"}}}";
 	char path[512];
 
 	if (s->req || s->checks)
@@ -806,6 +846,11 @@ static void ns_run(struct ns_state *s)
 	case NS_VERIFY:
 		ns_path(s, false, path, sizeof(path));
 		s->req = sg_kube_request(s->r->kube, "GET", path, NULL, NULL, 0, verify_done, s);
+		break;
+	case NS_MARK:
+		ns_path(s, false, path, sizeof(path));
+		s->req = sg_kube_request(s->r->kube, "PATCH", path, "application/merge-patch+json",
+					 mark, sizeof(mark) - 1, mark_done, s);
 		break;
 	case NS_DONE:
 		return;
@@ -832,7 +877,7 @@ static void ns_touch(struct wh_reconciler *r, const char *ns)
 	s->r = r;
 	s->ns = strdup(ns);
 	s->backoff_ms = RETRY_MIN_MS;
-	s->step = NS_LABEL;
+	s->step = NS_VERIFY;
 	if (!s->ns || sg_map_put(&r->nss, ns, s)) {
 		free(s->ns);
 		free(s);

@@ -41,7 +41,7 @@ class FakeAPI:
         self.fail_lists_of = {}                   # kind -> answer its next N lists 500
         self.truncate_next_event = False          # cut the next watch event mid-line
         self.certs_dir = certs_dir
-        self.namespaces = {}                      # name -> labels (made by put_pod)
+        self.namespaces = {}                      # name -> metadata (made by put_pod)
         self.denials = {}                         # "ns/name" -> refusal of a re-admission
         api = self
 
@@ -136,7 +136,8 @@ class FakeAPI:
 
     def put_pod(self, pod):
         with self.lock:
-            self.namespaces.setdefault(pod["metadata"].get("namespace", "default"), {})
+            self.namespaces.setdefault(pod["metadata"].get("namespace", "default"),
+                                       {"labels": {}, "annotations": {}})
         key = pod["metadata"]["uid"]
         etype = "MODIFIED" if key in self.objects["pods"] else "ADDED"
         self._emit("pods", etype, pod)
@@ -233,23 +234,26 @@ class FakeAPI:
         return self.list(h, kind, q)
 
     def namespace(self, h, name, body):
-        """A namespace: GET, and merge-patches of its labels."""
+        """A namespace: GET, and merge-patches of its labels and annotations."""
         with self.lock:
             if name not in self.namespaces:
                 return self.status(h, 404, "NotFound")
+            meta = self.namespaces[name]
             if h.command == "PATCH":
                 if h.headers.get("Content-Type") != "application/merge-patch+json":
                     return self.status(h, 415, "UnsupportedMediaType")
-                labels = json.loads(body).get("metadata", {}).get("labels", {})
-                for k, v in labels.items():
-                    if v is None:
-                        self.namespaces[name].pop(k, None)
-                    else:
-                        self.namespaces[name][k] = v
+                patch = json.loads(body).get("metadata", {})
+                for field in ("labels", "annotations"):
+                    for k, v in patch.get(field, {}).items():
+                        if v is None:
+                            meta[field].pop(k, None)
+                        else:
+                            meta[field][k] = v
             elif h.command != "GET":
                 return self.status(h, 405, "MethodNotAllowed")
             obj = {"kind": "Namespace", "apiVersion": "v1",
-                   "metadata": {"name": name, "labels": dict(self.namespaces[name])}}
+                   "metadata": {"name": name, "labels": dict(meta["labels"]),
+                                "annotations": dict(meta["annotations"])}}
         return self.reply(h, 200, obj)
 
     def item(self, h, ns, name, q, body):

@@ -170,6 +170,7 @@ def test_reconciler_flags_need_each_other():
 
 
 SANDBOXES = "sandbox-guard.io/sandboxes"
+CHECKED = "sandbox-guard.io/networkpolicies-checked"
 
 
 def tenant_policy(ns, name, selector=None):
@@ -198,7 +199,7 @@ def test_sandbox_namespaces_are_labelled_and_their_policies_checked_again(api, s
     api.put_netpol(tenant_policy("team-b", "allow-egress"))
     api.put_pod(profile_pod("p1", ns="team-a"))
     d = start()
-    wait(lambda: api.namespaces["team-a"].get(SANDBOXES) == "true", "team-a labelled")
+    wait(lambda: api.namespaces["team-a"]["labels"].get(SANDBOXES) == "true", "team-a labelled")
     wait(lambda: api.netpol("team-a", "sandbox-egress") is None and
          api.netpol("team-a", "denied-egress") is None, "the refused policies deleted")
     rechecks = [p for m, p, _ in api.requests if m == "PATCH" and "/team-a/networkpolicies/" in p
@@ -215,8 +216,18 @@ def test_sandbox_namespaces_are_labelled_and_their_policies_checked_again(api, s
     assert "spec.egress[0]" in d.text()  # the reason, in the log
     # Someone removes the label; the next time team-a gets a first pod
     # (or the minute pass) it is put back.
+    assert api.namespaces["team-a"]["annotations"] == {CHECKED: "true"}
+    # A restarted replica reads the namespace and re-checks nothing.
+    d.assert_clean_exit()
+    before = len(api.requests)
+    d = start()
+    wait(lambda: any(m == "GET" and p == "/api/v1/namespaces/team-a"
+                     for m, p, _ in api.requests[before:]), "team-a read")
+    time.sleep(2.5)  # longer than a re-check would wait before listing
+    assert [(m, p) for m, p, _ in api.requests[before:] if "/namespaces/team-a" in p and
+            "sandbox-guard-default" not in p] == [("GET", "/api/v1/namespaces/team-a")]
     with api.lock:
-        del api.namespaces["team-a"][SANDBOXES]
+        del api.namespaces["team-a"]["labels"][SANDBOXES]
     api.delete_pod(profile_pod("p1", ns="team-a"))
     api.put_pod(profile_pod("p2", ns="team-a"))
-    wait(lambda: api.namespaces["team-a"].get(SANDBOXES) == "true", "team-a labelled again")
+    wait(lambda: api.namespaces["team-a"]["labels"].get(SANDBOXES) == "true", "team-a labelled again")
