@@ -8,8 +8,9 @@ pod deleted, pods added, one finishing), as it would through another API
 server replica. Every answer must be well formed and, node by node, match
 either the cluster before the change or after it, and /readyz stays 200
 (the outage is far below --max-staleness); once the API server is back the
-extender's answers and its pod count must match the new cluster exactly. The filter's per-node cap (1 here) names the count it holds in
-its reason ("node runs 2 sandbox pods"), so a pod counted twice shows.
+extender's answers and its pod count must match the new cluster exactly.
+The filter's per-node cap (1 here) names the count it holds in its reason
+("node runs 2 sandbox pods"), so a pod counted twice shows.
 """
 import json
 import threading
@@ -17,24 +18,27 @@ import time
 
 import pytest
 
-from fakeapi import pod
+from fakeapi import node, pod
 from test_extender import POOL, TEMPLATE, args_names, call, cold_claim_pod, refill_pod, wait, \
     write
 from test_extender import cluster, start_extender  # noqa: F401 (fixtures)
 
-NODES = ["n1", "n2", "n3", "n4"]
+NODES = ["n1", "n2", "n3", "n4", "n5"]
 
 # Cold-start scores, refill scores and sandbox pods counted per node.
-BEFORE = {"cold": {"n1": 10, "n2": 8, "n3": 0, "n4": 0},
-          "refill": {"n1": 4, "n2": 10, "n3": 5, "n4": 5},
-          "count": {"n1": 2, "n2": 1, "n3": 0, "n4": 0}}
-AFTER = {"cold": {"n1": 10, "n2": 6, "n3": 10, "n4": 8},
-         "refill": {"n1": 7, "n2": 10, "n3": 7, "n4": 10},
-         "count": {"n1": 1, "n2": 0, "n3": 1, "n4": 1}}
+# (In "count", CLOSED: the filter refuses the node as closed to sandboxes.)
+CLOSED = -1
+BEFORE = {"cold": {"n1": 10, "n2": 8, "n3": 0, "n4": 0, "n5": 0},
+          "refill": {"n1": 4, "n2": 10, "n3": 5, "n4": 5, "n5": 5},
+          "count": {"n1": 2, "n2": 1, "n3": 0, "n4": 0, "n5": 0}}
+AFTER = {"cold": {"n1": 10, "n2": 6, "n3": 10, "n4": 8, "n5": 0},
+         "refill": {"n1": 7, "n2": 10, "n3": 7, "n4": 10, "n5": 5},
+         "count": {"n1": 1, "n2": 0, "n3": 1, "n4": 1, "n5": CLOSED}}
 PODS_AFTER = 4  # w1, w3, c2 and the finished c1 (tracked, counted nowhere)
 
 
 def seed(api):
+    api.put_node(node("n5"))
     api.put_pod(pod("w1", node="n1", pool=POOL))
     api.put_pod(pod("w2", node="n1", pool=POOL))
     api.put_pod(pod("c1", node="n2"))
@@ -46,6 +50,7 @@ def change(api):
     api.put_pod(pod("w3", node="n3", pool=POOL))
     api.put_pod(pod("c1", node="n2", phase="Succeeded"))
     api.put_pod(pod("c2", node="n4", template=TEMPLATE))
+    api.put_node(node("n5", {"sandbox-guard.io/no-sandboxes": "true"}))  # drained
 
 
 def counts_from_filter(out):
@@ -55,6 +60,9 @@ def counts_from_filter(out):
         words = reason.split()
         assert reason.startswith("node runs ") and reason.endswith("(limit 1)"), reason
         counts[n] = int(words[2])
+    for n, reason in out["FailedAndUnresolvableNodes"].items():
+        assert "closed to sandbox pods" in reason, reason
+        counts[n] = CLOSED
     return counts
 
 
@@ -111,9 +119,10 @@ class Load:
         out = json.loads(data)
         if verb == "filter":
             if set(out) != {"NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"} \
-                    or out["Error"] != "" or out["FailedAndUnresolvableNodes"]:
+                    or out["Error"] != "":
                 return "bad filter answer %r" % out
-            if sorted(out["NodeNames"] + list(out["FailedNodes"])) != NODES:
+            if sorted(out["NodeNames"] + list(out["FailedNodes"]) +
+                      list(out["FailedAndUnresolvableNodes"])) != NODES:
                 return "filter lost or invented nodes: %r" % out
             got = counts_from_filter(out)
         else:
