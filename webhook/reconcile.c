@@ -552,6 +552,16 @@ static void ns_later(struct ns_state *s, enum ns_step step, int ms)
 		evtimer_add(s->timer, &tv);
 }
 
+/*
+ * How loud a failure of s is: a warning the first time in a row, debug
+ * while it keeps failing (a missing ClusterRole fails for every sandbox
+ * namespace every 30 s).
+ */
+static enum sg_log_level ns_fail_level(const struct ns_state *s)
+{
+	return s->backoff_ms <= RETRY_MIN_MS ? SG_LOG_WARN : SG_LOG_DEBUG;
+}
+
 /* Retries step after the namespace's back-off (0.5 s doubling to 30 s). */
 static void ns_retry(struct ns_state *s, enum ns_step step)
 {
@@ -580,10 +590,11 @@ static void label_done(long status, const char *body, size_t len, const char *er
 	s->req = NULL;
 	count(s->r, "label-namespace", ok ? "ok" : "failed");
 	if (!ok) {
-		sg_log_warn("cannot label namespace %s " WH_SANDBOX_NS_LABEL
-			    "=true: %s (HTTP %ld) %.200s; NetworkPolicy writes there are not "
-			    "checked until it is labelled",
-			    s->ns, err ? err : "error", status, body ? body : "");
+		sg_log(ns_fail_level(s),
+		       "cannot label namespace %s " WH_SANDBOX_NS_LABEL
+		       "=true: %s (HTTP %ld) %.200s; NetworkPolicy writes there are not "
+		       "checked until it is labelled",
+		       s->ns, err ? err : "error", status, body ? body : "");
 		ns_retry(s, NS_LABEL);
 		return;
 	}
@@ -641,8 +652,9 @@ static void mark_done(long status, const char *body, size_t len, const char *err
 	(void)len;
 	s->req = NULL;
 	if (err || status < 200 || status >= 300) {
-		sg_log_warn("cannot annotate namespace %s " WH_SANDBOX_NS_CHECKED ": %s (HTTP %ld)",
-			    s->ns, err ? err : "error", status);
+		sg_log(ns_fail_level(s),
+		       "cannot annotate namespace %s " WH_SANDBOX_NS_CHECKED ": %s (HTTP %ld)",
+		       s->ns, err ? err : "error", status);
 		ns_retry(s, NS_MARK);
 		return;
 	}
@@ -796,11 +808,11 @@ static void verify_done(long status, const char *body, size_t len, const char *e
 	if (!err && status == 200 && body)
 		doc = sg_json_parse(body, len, &cause);
 	if (!doc) {
-		sg_log_warn("cannot read namespace %s: %s (HTTP %ld)", s->ns,
-			    err	    ? err
-			    : cause ? cause
-				    : "error",
-			    status);
+		sg_log(ns_fail_level(s), "cannot read namespace %s: %s (HTTP %ld)", s->ns,
+		       err     ? err
+		       : cause ? cause
+			       : "error",
+		       status);
 		free(cause);
 		ns_retry(s, NS_VERIFY);
 		return;
