@@ -39,7 +39,7 @@ class FakeAPI:
         self.down = False                         # answer every request 503 (an outage)
         self.active_watches = 0
         self.fail_lists_of = {}                   # kind -> answer its next N lists 500
-        self.truncate_next_event = False          # cut the next watch event mid-line
+        self.truncate_next_event = None           # kind: cut its next watch event mid-line
         self.certs_dir = certs_dir
         self.namespaces = {}                      # name -> metadata (made by put_pod)
         self.denials = {}                         # "ns/name" -> refusal of a re-admission
@@ -422,8 +422,9 @@ class FakeAPI:
                 for rv, etype, obj in pending:
                     if self.selected(kind, q, obj) or etype == "DELETED":
                         with self.lock:
-                            truncated = self.truncate_next_event
-                            self.truncate_next_event = False
+                            truncated = self.truncate_next_event == kind
+                            if truncated:
+                                self.truncate_next_event = None
                         if truncated:
                             # Half an event, then the link drops: no newline, no final chunk.
                             data = (json.dumps({"type": etype, "object": obj}) + "\n").encode()
