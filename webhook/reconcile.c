@@ -506,6 +506,8 @@ static void np_end(void *arg)
 
 #define NS_SETTLE_MS	      2000 /* the API server's namespace informer follows our label */
 #define WH_SANDBOX_NS_CHECKED "sandbox-guard.io/networkpolicies-checked"
+/* The label on our own NetworkPolicies (which the re-check leaves alone). */
+#define NS_OURS_LABEL "app.kubernetes.io/managed-by"
 
 enum ns_step { NS_VERIFY, NS_LABEL, NS_LIST, NS_MARK, NS_DONE };
 
@@ -766,7 +768,7 @@ static void list_ns_done(long status, const char *body, size_t len, const char *
 	{
 		const cJSON *meta = sg_json_get(it, "metadata");
 		const char *name = sg_json_str(meta, "name");
-		const char *by = sg_json_str(sg_json_obj(meta, "labels"), WH_MANAGED_BY);
+		const char *by = sg_json_str(sg_json_obj(meta, "labels"), NS_OURS_LABEL);
 		struct recheck *c;
 
 		if (!name || (by && strcmp(by, WH_FIELD_MANAGER) == 0 &&
