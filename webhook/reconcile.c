@@ -16,6 +16,7 @@
 #include "sg_log.h"
 #include "sg_map.h"
 #include "sg_metrics.h"
+#include "violations.h"
 
 #define POD_COLLECTION "/api/v1/pods"
 #define NP_COLLECTION  "/apis/networking.k8s.io/v1/networkpolicies"
@@ -58,8 +59,13 @@ struct wh_reconciler {
 	int inflight;
 	struct event *kick;
 	struct event *resync;
+	struct event *gc_kick; /* after a pod list: the deletions held back until then */
+	struct sg_map nss;     /* namespace -> struct ns_state */
 	struct sg_family *runs;
 };
+
+static void ns_touch(struct wh_reconciler *r, const char *ns);
+static void ns_verify_all(struct wh_reconciler *r);
 
 static void count(struct wh_reconciler *r, const char *action, const char *result)
 {
@@ -254,7 +260,14 @@ static void start_op(struct wh_reconciler *r, struct target *t)
 	snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s",
 		 t->ns, name);
 	if (t->pods == 0) {
-		if (!r->gc || !t->exists)
+		/*
+		 * Before the first complete list of pods (the API server still
+		 * failing it after a restart or an outage, while the policy list
+		 * already succeeded) no pods is not knowing the pods: deleting
+		 * then would strip isolation from running sandboxes. pods_end
+		 * looks at these targets again once the list is in.
+		 */
+		if (!r->gc || !t->exists || !sg_informer_synced(r->pods_inf))
 			return;
 		req = sg_kube_request(r->kube, "DELETE", path, NULL, NULL, 0, op_done, t);
 	} else {
@@ -317,6 +330,21 @@ static void resync_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	enqueue_all(arg);
+	ns_verify_all(arg);
+}
+
+static void gc_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wh_reconciler *r = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < r->targets.nslots; i++) {
+		struct target *t = r->targets.slots[i].value;
+
+		if (r->targets.slots[i].key && t->pods == 0 && t->exists)
+			enqueue(t);
+	}
 }
 
 /* --- pods ------------------------------------------------------------------------ */
@@ -347,6 +375,8 @@ static void pod_set(struct wh_reconciler *r, const char *uid, struct target *t)
 	}
 	p->t = t;
 	p->gen = r->pod_gen;
+	if (t->pods == 0)
+		ns_touch(r, t->ns);
 	if (t->pods++ == 0 || !t->exists)
 		enqueue(t);
 }
@@ -386,6 +416,13 @@ static void pods_end(void *arg)
 		if (r->pods.slots[i].key && p->gen != r->pod_gen)
 			pod_set(r, r->pods.slots[i].key, NULL);
 	}
+	/*
+	 * Garbage collection waits for a complete list of pods (start_op):
+	 * the policies it held back are decided now. The informer counts as
+	 * synced only after this returns, so look again from the loop.
+	 */
+	if (r->gc)
+		event_active(r->gc_kick, EV_TIMEOUT, 0);
 }
 
 /* --- our NetworkPolicies ---------------------------------------------------------------- */
@@ -438,6 +475,447 @@ static void np_end(void *arg)
 	enqueue_all(arg);
 }
 
+/* --- sandbox namespaces ---------------------------------------------------------------
+ *
+ * The NetworkPolicy webhooks apply only in namespaces labelled
+ * WH_SANDBOX_NS_LABEL=true, so that a webhook outage blocks NetworkPolicy
+ * writes only where sandboxes live (docs/network.md). The reconciler sets
+ * the label on every namespace where it sees a profile pod. Policies
+ * written there before the label took effect were never checked, so once
+ * it is set (and a moment later, when the API server's own view of the
+ * namespace has it too) every NetworkPolicy of the namespace other than
+ * ours is sent through admission again with an empty merge patch: the
+ * mutating webhook scopes it away from sandbox pods, as on any write, and
+ * one that still opens sandbox pods beyond the envelope, which could only
+ * have been written while nothing checked it, is deleted. Then the
+ * namespace gets the annotation WH_SANDBOX_NS_CHECKED, so that a restarted
+ * replica (which reads each sandbox namespace once) re-checks nothing, and
+ * a namespace an admin labelled ahead of time gets its one pass. The
+ * minute pass reads the namespace again and starts over if the label (or
+ * the annotation) is gone.
+ */
+
+#define NS_SETTLE_MS	      2000 /* the API server's namespace informer follows our label */
+#define WH_SANDBOX_NS_CHECKED "sandbox-guard.io/networkpolicies-checked"
+/* The label on our own NetworkPolicies (which the re-check leaves alone). */
+#define NS_OURS_LABEL "app.kubernetes.io/managed-by"
+
+enum ns_step { NS_VERIFY, NS_LABEL, NS_LIST, NS_MARK, NS_DONE };
+
+struct ns_state;
+
+/* One NetworkPolicy sent through admission again, then perhaps deleted. */
+struct recheck {
+	struct recheck *next;
+	struct ns_state *s;
+	struct sg_kube_req *req;
+	char *name;
+	bool deleting;
+};
+
+struct ns_state {
+	struct wh_reconciler *r;
+	char *ns;
+	enum ns_step step; /* what runs next, or NS_DONE */
+	struct sg_kube_req *req;
+	struct event *timer;
+	int backoff_ms;
+	struct recheck *checks; /* in flight */
+	bool failed;		/* a re-check failed: list again after back-off */
+	bool was_done;		/* labelled and checked by this process before */
+};
+
+static void ns_run(struct ns_state *s);
+
+static void ns_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ns_run(arg);
+}
+
+static void ns_later(struct ns_state *s, enum ns_step step, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	s->step = step;
+	if (!s->timer)
+		s->timer = evtimer_new(sg_kube_base(s->r->kube), ns_timer_cb, s);
+	if (s->timer)
+		evtimer_add(s->timer, &tv);
+}
+
+/*
+ * How loud a failure of s is: a warning the first time in a row, debug
+ * while it keeps failing (a missing ClusterRole fails for every sandbox
+ * namespace every 30 s).
+ */
+static enum sg_log_level ns_fail_level(const struct ns_state *s)
+{
+	return s->backoff_ms <= RETRY_MIN_MS ? SG_LOG_WARN : SG_LOG_DEBUG;
+}
+
+/* Retries step after the namespace's back-off (0.5 s doubling to 30 s). */
+static void ns_retry(struct ns_state *s, enum ns_step step)
+{
+	int ms = s->backoff_ms;
+
+	s->backoff_ms = s->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->backoff_ms * 2;
+	ns_later(s, step, ms);
+}
+
+/* The namespace's own path, or with netpols that of its NetworkPolicies. */
+static void ns_path(const struct ns_state *s, bool netpols, char *out, size_t size)
+{
+	if (netpols)
+		snprintf(out, size, "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies",
+			 s->ns);
+	else
+		snprintf(out, size, "/api/v1/namespaces/%s", s->ns);
+}
+
+static void label_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct ns_state *s = arg;
+	bool ok = !err && status >= 200 && status < 300;
+
+	(void)len;
+	s->req = NULL;
+	count(s->r, "label-namespace", ok ? "ok" : "failed");
+	if (!ok) {
+		sg_log(ns_fail_level(s),
+		       "cannot label namespace %s " WH_SANDBOX_NS_LABEL
+		       "=true: %s (HTTP %ld) %.200s; NetworkPolicy writes there are not "
+		       "checked until it is labelled",
+		       s->ns, err ? err : "error", status, body ? body : "");
+		ns_retry(s, NS_LABEL);
+		return;
+	}
+	ns_later(s, NS_LIST, NS_SETTLE_MS);
+}
+
+static void recheck_done(long status, const char *body, size_t len, const char *err, void *arg);
+
+static bool recheck_start(struct recheck *c)
+{
+	char path[1024];
+
+	ns_path(c->s, true, path, sizeof(path));
+	strncat(path, "/", sizeof(path) - strlen(path) - 1);
+	strncat(path, c->name, sizeof(path) - strlen(path) - 1);
+	if (c->deleting)
+		c->req = sg_kube_request(c->s->r->kube, "DELETE", path, NULL, NULL, 0, recheck_done,
+					 c);
+	else
+		c->req = sg_kube_request(c->s->r->kube, "PATCH", path,
+					 "application/merge-patch+json", "{}", 2, recheck_done, c);
+	return c->req != NULL;
+}
+
+static void recheck_free(struct recheck *c)
+{
+	struct recheck **pp = &c->s->checks;
+
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	free(c->name);
+	free(c);
+}
+
+/* The re-check pass of s is over when nothing is in flight. */
+static void recheck_settle(struct ns_state *s)
+{
+	if (s->checks)
+		return;
+	if (s->failed) {
+		s->failed = false;
+		ns_retry(s, NS_LIST);
+		return;
+	}
+	s->step = NS_MARK;
+	ns_run(s);
+}
+
+static void mark_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct ns_state *s = arg;
+
+	(void)body;
+	(void)len;
+	s->req = NULL;
+	if (err || status < 200 || status >= 300) {
+		sg_log(ns_fail_level(s),
+		       "cannot annotate namespace %s " WH_SANDBOX_NS_CHECKED ": %s (HTTP %ld)",
+		       s->ns, err ? err : "error", status);
+		ns_retry(s, NS_MARK);
+		return;
+	}
+	s->step = NS_DONE;
+	s->was_done = true;
+	s->backoff_ms = RETRY_MIN_MS;
+	sg_log_info("namespace %s is a sandbox namespace: labelled " WH_SANDBOX_NS_LABEL
+		    "=true and its NetworkPolicies checked",
+		    s->ns);
+}
+
+/*
+ * The policy as admission left it (scoped away from sandbox pods if the
+ * mutating webhook did so) still opens sandbox pods beyond the envelope,
+ * in a namespace whose mode enforces. The validating webhook lets an update
+ * keep what the object already held, so the answer to our empty patch
+ * cannot say this: the reconciler judges the result with the webhook's own
+ * check. *why gets the first reason (static storage, or NULL).
+ */
+static bool still_refused(const struct wh_reconciler *r, const char *ns, const char *body,
+			  size_t len, char *why, size_t why_size)
+{
+	const struct wh_policy *p = *r->policy;
+	const struct wh_rules *rules = wh_policy_rules(p, ns);
+	struct wh_violations v;
+	const cJSON *spec;
+	char *cause = NULL;
+	bool refused = false;
+	cJSON *np = body ? sg_json_parse(body, len, &cause) : NULL;
+
+	free(cause);
+	spec = sg_json_get(np, "spec");
+	if (np && rules->mode == WH_ENFORCE &&
+	    wh_netpol_selects_sandboxes(sg_json_get(spec, "podSelector"))) {
+		wh_violations_init(&v);
+		wh_netpol_check_spec(spec, ns, &rules->envelope, wh_policy_dns(p), &v);
+		refused = v.n + v.dropped > 0;
+		snprintf(why, why_size, "%s", v.n ? v.items[0] : "beyond the envelope");
+		wh_violations_release(&v);
+	}
+	cJSON_Delete(np);
+	return refused;
+}
+
+static void recheck_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct recheck *c = arg;
+	struct ns_state *s = c->s;
+	bool ok = !err && ((status >= 200 && status < 300) || status == 404);
+	char why[512];
+
+	(void)len;
+	c->req = NULL;
+	if (c->deleting) {
+		count(s->r, "delete-unchecked", ok ? "ok" : "failed");
+		if (!ok)
+			s->failed = true;
+		recheck_free(c);
+		recheck_settle(s);
+		return;
+	}
+	if ((!ok && !err && status >= 400 && status < 500 && body &&
+	     strstr(body, "denied the request") && strstr(body, "sandbox-guard.io") &&
+	     snprintf(why, sizeof(why), "%.300s", body) > 0) ||
+	    (ok && status != 404 && still_refused(s->r, s->ns, body, len, why, sizeof(why)))) {
+		/* Our webhook refuses it now: it was written while nothing checked it. */
+		count(s->r, "recheck", "refused");
+		sg_log_warn("NetworkPolicy %s/%s, written before the namespace held sandboxes, "
+			    "opens sandbox pods beyond the envelope; deleting it: %s",
+			    s->ns, c->name, why);
+		c->deleting = true;
+		if (recheck_start(c))
+			return;
+		ok = false;
+	} else {
+		count(s->r, "recheck", ok ? "ok" : "failed");
+		if (!ok)
+			sg_log_warn("cannot re-check NetworkPolicy %s/%s: %s (HTTP %ld) %.200s",
+				    s->ns, c->name, err ? err : "error", status, body ? body : "");
+	}
+	if (!ok)
+		s->failed = true;
+	recheck_free(c);
+	recheck_settle(s);
+}
+
+static void list_ns_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct ns_state *s = arg;
+	const cJSON *it;
+	char *cause = NULL;
+	cJSON *doc = NULL;
+
+	s->req = NULL;
+	if (!err && status == 200 && body)
+		doc = sg_json_parse(body, len, &cause);
+	if (!doc) {
+		sg_log_warn("cannot list the NetworkPolicies of %s: %s (HTTP %ld)", s->ns,
+			    err	    ? err
+			    : cause ? cause
+				    : "error",
+			    status);
+		free(cause);
+		count(s->r, "recheck", "failed");
+		ns_retry(s, NS_LIST);
+		return;
+	}
+	cJSON_ArrayForEach(it, sg_json_arr(doc, "items"))
+	{
+		const cJSON *meta = sg_json_get(it, "metadata");
+		const char *name = sg_json_str(meta, "name");
+		const char *by = sg_json_str(sg_json_obj(meta, "labels"), NS_OURS_LABEL);
+		struct recheck *c;
+
+		if (!name || (by && strcmp(by, WH_FIELD_MANAGER) == 0 &&
+			      strncmp(name, WH_NETPOL_PREFIX, strlen(WH_NETPOL_PREFIX)) == 0))
+			continue; /* ours: applied and corrected by the reconciler */
+		c = calloc(1, sizeof(*c));
+		if (c)
+			c->name = strdup(name);
+		if (!c || !c->name) {
+			free(c);
+			s->failed = true;
+			continue;
+		}
+		c->s = s;
+		c->next = s->checks;
+		s->checks = c;
+		if (!recheck_start(c)) {
+			s->failed = true;
+			recheck_free(c);
+		}
+	}
+	cJSON_Delete(doc);
+	recheck_settle(s);
+}
+
+static void verify_done(long status, const char *body, size_t len, const char *err, void *arg)
+{
+	struct ns_state *s = arg;
+	char *cause = NULL;
+	const cJSON *meta;
+	const char *v;
+	cJSON *doc = NULL;
+
+	s->req = NULL;
+	if (!err && status == 404) {
+		s->step = NS_DONE; /* deleted: its next pod (in a new namespace) starts over */
+		return;
+	}
+	if (!err && status == 200 && body)
+		doc = sg_json_parse(body, len, &cause);
+	if (!doc) {
+		sg_log(ns_fail_level(s), "cannot read namespace %s: %s (HTTP %ld)", s->ns,
+		       err     ? err
+		       : cause ? cause
+			       : "error",
+		       status);
+		free(cause);
+		ns_retry(s, NS_VERIFY);
+		return;
+	}
+	meta = sg_json_get(doc, "metadata");
+	v = sg_json_str(sg_json_obj(meta, "labels"), WH_SANDBOX_NS_LABEL);
+	if (v && strcmp(v, "true") == 0 &&
+	    sg_json_str(sg_json_obj(meta, "annotations"), WH_SANDBOX_NS_CHECKED)) {
+		s->step = NS_DONE;
+		s->backoff_ms = RETRY_MIN_MS;
+	} else {
+		if (s->was_done)
+			sg_log_warn(
+				"namespace %s holds sandbox pods but lost its " WH_SANDBOX_NS_LABEL
+				" label; labelling it again",
+				s->ns);
+		s->step = NS_LABEL;
+		ns_run(s);
+	}
+	cJSON_Delete(doc);
+}
+
+static void ns_run(struct ns_state *s)
+{
+	static const char label[] =
+		"{\"metadata\":{\"labels\":{\"" WH_SANDBOX_NS_LABEL "\":\"true\"}}}";
+	static const char mark[] =
+		"{\"metadata\":{\"annotations\":{\"" WH_SANDBOX_NS_CHECKED "\":\"true\"}}}";
+	char path[512];
+
+	if (s->req || s->checks)
+		return; /* a step is running; it goes on from there */
+	switch (s->step) {
+	case NS_LABEL:
+		ns_path(s, false, path, sizeof(path));
+		s->req = sg_kube_request(s->r->kube, "PATCH", path, "application/merge-patch+json",
+					 label, sizeof(label) - 1, label_done, s);
+		break;
+	case NS_LIST:
+		ns_path(s, true, path, sizeof(path));
+		s->req = sg_kube_request(s->r->kube, "GET", path, NULL, NULL, 0, list_ns_done, s);
+		break;
+	case NS_VERIFY:
+		ns_path(s, false, path, sizeof(path));
+		s->req = sg_kube_request(s->r->kube, "GET", path, NULL, NULL, 0, verify_done, s);
+		break;
+	case NS_MARK:
+		ns_path(s, false, path, sizeof(path));
+		s->req = sg_kube_request(s->r->kube, "PATCH", path, "application/merge-patch+json",
+					 mark, sizeof(mark) - 1, mark_done, s);
+		break;
+	case NS_DONE:
+		return;
+	}
+	if (!s->req)
+		ns_retry(s, s->step);
+}
+
+/* A namespace got its first pod of some profile: label it, or check it still is. */
+static void ns_touch(struct wh_reconciler *r, const char *ns)
+{
+	struct ns_state *s = sg_map_get(&r->nss, ns);
+
+	if (s) {
+		if (s->step == NS_DONE) {
+			s->step = NS_VERIFY;
+			ns_run(s);
+		}
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->r = r;
+	s->ns = strdup(ns);
+	s->backoff_ms = RETRY_MIN_MS;
+	s->step = NS_VERIFY;
+	if (!s->ns || sg_map_put(&r->nss, ns, s)) {
+		free(s->ns);
+		free(s);
+		return;
+	}
+	ns_run(s);
+}
+
+static void ns_verify_all(struct wh_reconciler *r)
+{
+	for (size_t i = 0; i < r->nss.nslots; i++) {
+		struct ns_state *s = r->nss.slots[i].value;
+
+		if (r->nss.slots[i].key && s->step == NS_DONE) {
+			s->step = NS_VERIFY;
+			ns_run(s);
+		}
+	}
+}
+
+static void ns_free(struct ns_state *s)
+{
+	sg_kube_cancel(s->req);
+	while (s->checks) {
+		sg_kube_cancel(s->checks->req);
+		recheck_free(s->checks);
+	}
+	if (s->timer)
+		event_free(s->timer);
+	free(s->ns);
+	free(s);
+}
+
 static double managed_fn(void *arg)
 {
 	struct wh_reconciler *r = arg;
@@ -467,9 +945,11 @@ struct wh_reconciler *wh_reconciler_new(struct sg_kube *kube, struct wh_policy *
 	r->gc = gc;
 	sg_map_init(&r->targets);
 	sg_map_init(&r->pods);
+	sg_map_init(&r->nss);
 	r->kick = event_new(sg_kube_base(kube), -1, 0, kick_cb, r);
 	r->resync = event_new(sg_kube_base(kube), -1, EV_PERSIST, resync_cb, r);
-	if (!r->kick || !r->resync || event_add(r->resync, &minute))
+	r->gc_kick = event_new(sg_kube_base(kube), -1, 0, gc_kick_cb, r);
+	if (!r->kick || !r->resync || !r->gc_kick || event_add(r->resync, &minute))
 		goto oom;
 	if (metrics) {
 		r->runs = sg_metrics_counter(metrics, "sandbox_guard_network_reconciles_total",
@@ -533,11 +1013,17 @@ void wh_reconciler_free(struct wh_reconciler *r)
 	for (size_t i = 0; i < r->pods.nslots; i++)
 		if (r->pods.slots[i].key)
 			free(r->pods.slots[i].value);
+	for (size_t i = 0; i < r->nss.nslots; i++)
+		if (r->nss.slots[i].key)
+			ns_free(r->nss.slots[i].value);
+	sg_map_release(&r->nss);
 	sg_map_release(&r->targets);
 	sg_map_release(&r->pods);
 	if (r->kick)
 		event_free(r->kick);
 	if (r->resync)
 		event_free(r->resync);
+	if (r->gc_kick)
+		event_free(r->gc_kick);
 	free(r);
 }

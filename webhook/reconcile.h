@@ -16,6 +16,11 @@
  * leader. Drift (an edit or a delete of our object) comes back as a watch
  * event and is corrected at once; a full pass every minute catches the
  * rest. With gc, the policy of a profile no pod uses any more is deleted.
+ *
+ * It also labels every namespace with profile pods WH_SANDBOX_NS_LABEL=true
+ * (the NetworkPolicy webhooks apply only there) and sends the namespace's
+ * older NetworkPolicies through admission again, deleting one that still
+ * opens sandbox pods beyond the envelope (docs/network.md).
  */
 #ifndef WH_RECONCILE_H
 #define WH_RECONCILE_H
@@ -30,6 +35,13 @@ struct wh_reconciler;
 /* The NetworkPolicy name for a profile, and the label that marks ours. */
 #define WH_NETPOL_PREFIX "sandbox-guard-"
 #define WH_FIELD_MANAGER "sandbox-guard"
+
+/*
+ * The label of a namespace that holds sandboxes: the NetworkPolicy webhooks
+ * apply only where it is "true". The reconciler sets it on every namespace
+ * with profile pods (an admin may set it ahead of time).
+ */
+#define WH_SANDBOX_NS_LABEL "sandbox-guard.io/sandboxes"
 
 /*
  * Starts reconciling. policy points at the daemon's current policy pointer

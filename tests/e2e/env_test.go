@@ -58,6 +58,7 @@ import (
 const (
 	systemNS        = "sandbox-guard-system"
 	profileLabel    = "sandbox-guard.io/network-profile"
+	sandboxesLabel  = "sandbox-guard.io/sandboxes"
 	webhookSA       = "sandbox-guard-webhook"
 	extenderSA      = "sandbox-guard-extender"
 	netpolName      = "sandbox-guard-default"

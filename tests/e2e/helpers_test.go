@@ -19,7 +19,22 @@ import (
 // namespace controller: a deleted namespace stays Terminating).
 var nsCounter int
 
+// freshNamespace makes a namespace for sandboxes, labelled
+// sandbox-guard.io/sandboxes=true from the start as an admin who sets up
+// a team's sandbox namespace would (the reconciler labels it anyway once
+// a sandbox pod runs there): NetworkPolicies written in it before the
+// first sandbox are checked too.
 func freshNamespace(t *testing.T, c *harness.Cluster, prefix string) string {
+	t.Helper()
+	nsCounter++
+	name := fmt.Sprintf("%s-%d", prefix, nsCounter)
+	c.CreateNamespace(t, name, map[string]string{sandboxesLabel: "true"})
+	return name
+}
+
+// ordinaryNamespace makes a namespace without that label: one for
+// ordinary workloads, until a sandbox pod shows up there.
+func ordinaryNamespace(t *testing.T, c *harness.Cluster, prefix string) string {
 	t.Helper()
 	nsCounter++
 	name := fmt.Sprintf("%s-%d", prefix, nsCounter)

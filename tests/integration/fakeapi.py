@@ -38,6 +38,11 @@ class FakeAPI:
         self.empty_watches = False                # end each watch at once, no event
         self.down = False                         # answer every request 503 (an outage)
         self.active_watches = 0
+        self.fail_lists_of = {}                   # kind -> answer its next N lists 500
+        self.truncate_next_event = None           # kind: cut its next watch event mid-line
+        self.certs_dir = certs_dir
+        self.namespaces = {}                      # name -> metadata (made by put_pod)
+        self.denials = {}                         # "ns/name" -> refusal of a re-admission
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,17 +60,34 @@ class FakeAPI:
             def do_DELETE(self):
                 api.handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.scheme = "http"
-        if certs_dir:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certs_dir + "/tls.crt", certs_dir + "/tls.key")
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            self.scheme = "https"
+        self.handler = Handler
+        self.scheme = "https" if certs_dir else "http"
+        self._serve(0)
         self.port = self.server.server_address[1]
+
+    def _serve(self, port):
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self.handler)
+        self.server.daemon_threads = True
+        if self.certs_dir:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.certs_dir + "/tls.crt", self.certs_dir + "/tls.key")
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def stop_serving(self):
+        """The API server process goes away: open watches end, connections are refused.
+
+        The cluster (objects and history) stays, as etcd's would; tests may
+        change it meanwhile, as other API server replicas would."""
+        with self.lock:
+            self._cut()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def start_serving(self):
+        """The API server comes back on the same port."""
+        self._serve(self.port)
 
     @property
     def url(self):
@@ -113,6 +135,9 @@ class FakeAPI:
             return copy.deepcopy(self.objects["networkpolicies"].get(ns + "/" + name))
 
     def put_pod(self, pod):
+        with self.lock:
+            self.namespaces.setdefault(pod["metadata"].get("namespace", "default"),
+                                       {"labels": {}, "annotations": {}})
         key = pod["metadata"]["uid"]
         etype = "MODIFIED" if key in self.objects["pods"] else "ADDED"
         self._emit("pods", etype, pod)
@@ -182,6 +207,16 @@ class FakeAPI:
         parts = url.path.strip("/").split("/")
         if url.path.startswith("/apis/networking.k8s.io/v1/namespaces/") and len(parts) == 7:
             return self.item(h, parts[4], parts[6], q, body)
+        if url.path.startswith("/apis/networking.k8s.io/v1/namespaces/") and len(parts) == 6 \
+                and h.command == "GET":
+            with self.lock:
+                items = [copy.deepcopy(o) for o in self.objects["networkpolicies"].values()
+                         if o["metadata"]["namespace"] == parts[4]]
+                rv = self.rv
+            return self.reply(h, 200, {"kind": "NetworkPolicyList", "apiVersion": "v1",
+                                       "metadata": {"resourceVersion": str(rv)}, "items": items})
+        if url.path.startswith("/api/v1/namespaces/") and len(parts) == 4:
+            return self.namespace(h, parts[3], body)
         if h.command != "GET":
             return self.status(h, 405, "MethodNotAllowed")
         if url.path == "/api/v1/pods":
@@ -198,6 +233,29 @@ class FakeAPI:
             return self.watch(h, kind, q)
         return self.list(h, kind, q)
 
+    def namespace(self, h, name, body):
+        """A namespace: GET, and merge-patches of its labels and annotations."""
+        with self.lock:
+            if name not in self.namespaces:
+                return self.status(h, 404, "NotFound")
+            meta = self.namespaces[name]
+            if h.command == "PATCH":
+                if h.headers.get("Content-Type") != "application/merge-patch+json":
+                    return self.status(h, 415, "UnsupportedMediaType")
+                patch = json.loads(body).get("metadata", {})
+                for field in ("labels", "annotations"):
+                    for k, v in patch.get(field, {}).items():
+                        if v is None:
+                            meta[field].pop(k, None)
+                        else:
+                            meta[field][k] = v
+            elif h.command != "GET":
+                return self.status(h, 405, "MethodNotAllowed")
+            obj = {"kind": "Namespace", "apiVersion": "v1",
+                   "metadata": {"name": name, "labels": dict(meta["labels"]),
+                                "annotations": dict(meta["annotations"])}}
+        return self.reply(h, 200, obj)
+
     def item(self, h, ns, name, q, body):
         """One NetworkPolicy: server-side apply (PATCH) and DELETE."""
         key = ns + "/" + name
@@ -211,6 +269,19 @@ class FakeAPI:
         if h.command != "PATCH":
             return self.status(h, 405, "MethodNotAllowed")
         ctype = h.headers.get("Content-Type", "")
+        if ctype == "application/merge-patch+json" and body == b"{}":
+            # An empty patch: a re-admission. This fake has no admission
+            # chain; a test may name the policies "our webhook" refuses.
+            with self.lock:
+                cur = copy.deepcopy(self.objects["networkpolicies"].get(key))
+                denial = self.denials.get(key)
+            if not cur:
+                return self.status(h, 404, "NotFound")
+            if denial:
+                return self.status(h, 400, "BadRequest",
+                                   'admission webhook "networkpolicies.validate.sandbox-guard.io" '
+                                   "denied the request: " + denial)
+            return self.reply(h, 200, cur)
         self.applies.append((h.path, ctype, body))
         if ctype != "application/apply-patch+yaml" or q.get("fieldManager") != "sandbox-guard":
             return self.status(h, 415, "UnsupportedMediaType")
@@ -265,6 +336,9 @@ class FakeAPI:
         with self.lock:
             if self.fail_next_lists > 0:
                 self.fail_next_lists -= 1
+                return self.status(h, 500, "InternalError")
+            if self.fail_lists_of.get(kind, 0) > 0:
+                self.fail_lists_of[kind] -= 1
                 return self.status(h, 500, "InternalError")
             items = sorted((o for o in self.objects[kind].values() if self.selected(kind, q, o)),
                            key=lambda o: o["metadata"].get("uid", o["metadata"]["name"]))
@@ -344,10 +418,24 @@ class FakeAPI:
                             break
                         pending = [e for e in self.events[kind] if e[0] > pos]
                     cur_rv = self.rv
+                truncated = False
                 for rv, etype, obj in pending:
                     if self.selected(kind, q, obj) or etype == "DELETED":
+                        with self.lock:
+                            truncated = self.truncate_next_event == kind
+                            if truncated:
+                                self.truncate_next_event = None
+                        if truncated:
+                            # Half an event, then the link drops: no newline, no final chunk.
+                            data = (json.dumps({"type": etype, "object": obj}) + "\n").encode()
+                            data = data[:len(data) // 2]
+                            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                            h.wfile.flush()
+                            break
                         send({"type": etype, "object": obj})
                     pos = rv
+                if truncated:
+                    break
                 if self.bookmarks and q.get("allowWatchBookmarks") == "true" and \
                         time.time() - last_bookmark > 1.0:
                     send({"type": "BOOKMARK", "object": {

@@ -167,3 +167,67 @@ def test_reconciler_flags_need_each_other():
     p = subprocess.run([binary("sandbox-guard-webhook"), "--network-gc", "--tls-cert=a",
                         "--tls-key=b"], capture_output=True, text=True)
     assert p.returncode == 2 and "--network-reconciler" in p.stderr
+
+
+SANDBOXES = "sandbox-guard.io/sandboxes"
+CHECKED = "sandbox-guard.io/networkpolicies-checked"
+
+
+def tenant_policy(ns, name, selector=None):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"podSelector": selector or {}, "policyTypes": ["Egress"], "egress": [{}]}}
+
+
+# What the mutating webhook leaves of an open policy for every pod.
+SCOPED = {"matchExpressions": [{"key": PROFILE, "operator": "DoesNotExist"}]}
+SANDBOX_ONLY = {"matchExpressions": [{"key": "agents.x-k8s.io/sandbox-name-hash",
+                                      "operator": "Exists"}]}
+
+
+def test_sandbox_namespaces_are_labelled_and_their_policies_checked_again(api, start):
+    # Written before team-a held sandboxes, so no webhook saw them (the
+    # NetworkPolicy webhooks apply only in labelled namespaces).
+    # (This fake has no admission chain: allow-egress is as the mutating
+    # webhook would have left it, denied-egress is what a webhook refuses,
+    # and sandbox-egress is admitted unchanged, as an update keeping what
+    # it held is, but opens sandbox pods beyond the envelope.)
+    api.put_netpol(tenant_policy("team-a", "allow-egress", SCOPED))
+    api.put_netpol(tenant_policy("team-a", "denied-egress"))
+    api.denials["team-a/denied-egress"] = "goes beyond the sandbox network envelope"
+    api.put_netpol(tenant_policy("team-a", "sandbox-egress", SANDBOX_ONLY))
+    api.put_netpol(tenant_policy("team-b", "allow-egress"))
+    api.put_pod(profile_pod("p1", ns="team-a"))
+    d = start()
+    wait(lambda: api.namespaces["team-a"]["labels"].get(SANDBOXES) == "true", "team-a labelled")
+    wait(lambda: api.netpol("team-a", "sandbox-egress") is None and
+         api.netpol("team-a", "denied-egress") is None, "the refused policies deleted")
+    rechecks = [p for m, p, _ in api.requests if m == "PATCH" and "/team-a/networkpolicies/" in p
+                and "sandbox-guard-default" not in p]
+    assert sorted(p.rsplit("/", 1)[1] for p in rechecks) == [
+        "allow-egress", "denied-egress", "sandbox-egress"]
+    assert api.netpol("team-a", "allow-egress") is not None  # admitted again: kept
+    assert api.netpol("team-b", "allow-egress") is not None
+    assert not any("team-b" in p for _, p, _ in api.requests)  # no sandboxes there
+    wait(lambda: d.metric("sandbox_guard_network_reconciles_total", action="delete-unchecked",
+                          result="ok") == 2, "the deletions counted")
+    assert d.metric("sandbox_guard_network_reconciles_total", action="recheck",
+                    result="refused") == 2
+    assert "spec.egress[0]" in d.text()  # the reason, in the log
+    # Someone removes the label; the next time team-a gets a first pod
+    # (or the minute pass) it is put back.
+    assert api.namespaces["team-a"]["annotations"] == {CHECKED: "true"}
+    # A restarted replica reads the namespace and re-checks nothing.
+    d.assert_clean_exit()
+    before = len(api.requests)
+    d = start()
+    wait(lambda: any(m == "GET" and p == "/api/v1/namespaces/team-a"
+                     for m, p, _ in api.requests[before:]), "team-a read")
+    time.sleep(2.5)  # longer than a re-check would wait before listing
+    assert [(m, p) for m, p, _ in api.requests[before:] if "/namespaces/team-a" in p and
+            "sandbox-guard-default" not in p] == [("GET", "/api/v1/namespaces/team-a")]
+    with api.lock:
+        del api.namespaces["team-a"]["labels"][SANDBOXES]
+    api.delete_pod(profile_pod("p1", ns="team-a"))
+    api.put_pod(profile_pod("p2", ns="team-a"))
+    wait(lambda: api.namespaces["team-a"]["labels"].get(SANDBOXES) == "true", "team-a labelled again")
