@@ -15,6 +15,12 @@
 #define SG_LABEL_PROFILE SG_LABEL_PREFIX "network-profile"
 /* The well-known label on the NetworkPolicies we manage. */
 #define SG_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+/*
+ * The label of a namespace that holds sandboxes: the NetworkPolicy webhooks
+ * apply only where it is "true". The webhook's reconciler sets it on every
+ * namespace with profile pods (an admin may set it ahead of time).
+ */
+#define SG_LABEL_SANDBOX_NS SG_LABEL_PREFIX "sandboxes"
 /* The label Kubernetes puts on every namespace, holding its name. */
 #define SG_LABEL_NS_NAME "kubernetes.io/metadata.name"
 

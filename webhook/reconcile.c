@@ -498,7 +498,7 @@ static void np_end(void *arg)
 #define NS_SETTLE_MS	      2000 /* the API server's namespace informer follows our label */
 #define WH_SANDBOX_NS_CHECKED "sandbox-guard.io/networkpolicies-checked"
 /* The label on our own NetworkPolicies (which the re-check leaves alone). */
-#define NS_OURS_LABEL "app.kubernetes.io/managed-by"
+#define NS_OURS_LABEL SG_LABEL_MANAGED_BY
 
 enum ns_step { NS_VERIFY, NS_LABEL, NS_LIST, NS_MARK, NS_DONE };
 

@@ -27,6 +27,8 @@
 
 #include <stdbool.h>
 
+#include "sg_labels.h"
+
 struct sg_kube;
 struct sg_metrics;
 struct wh_policy;
@@ -36,12 +38,8 @@ struct wh_reconciler;
 #define WH_NETPOL_PREFIX "sandbox-guard-"
 #define WH_FIELD_MANAGER "sandbox-guard"
 
-/*
- * The label of a namespace that holds sandboxes: the NetworkPolicy webhooks
- * apply only where it is "true". The reconciler sets it on every namespace
- * with profile pods (an admin may set it ahead of time).
- */
-#define WH_SANDBOX_NS_LABEL "sandbox-guard.io/sandboxes"
+/* The namespace label the reconciler sets (common/sg_labels.h). */
+#define WH_SANDBOX_NS_LABEL SG_LABEL_SANDBOX_NS
 
 /*
  * Starts reconciling. policy points at the daemon's current policy pointer
