@@ -54,6 +54,7 @@ import argparse
 import copy
 import http.client
 import json
+import math
 import os
 import random
 import statistics
@@ -98,9 +99,10 @@ def judge(samples, warmup, abs_slack, rel_slack):
 
 
 def percentile(sorted_vals, p):
+    """Nearest rank: the smallest value with at least p % of them at or below it."""
     if not sorted_vals:
         return float("nan")
-    i = min(len(sorted_vals) - 1, max(0, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    i = min(len(sorted_vals) - 1, max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1))
     return sorted_vals[i]
 
 
