@@ -57,6 +57,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -521,8 +522,9 @@ def main():
     t_start = time.monotonic()
     for t in threads:
         t.start()
-    print("soak: %s for %gs at %g requests/s each, sampling every %gs (logs in %s)" %
-          (", ".join(daemons), a.seconds, a.rate, sample_every, tmp), flush=True)
+    print("soak: %s for %gs at %g requests/s each, sampling every %gs (logs in %s, "
+          "removed if it passes)" % (", ".join(daemons), a.seconds, a.rate, sample_every, tmp),
+          flush=True)
     try:
         next_sample = t_start
         while any(t.is_alive() for t in threads[:len(loads)]):
@@ -624,7 +626,11 @@ def main():
         with open(a.json, "w") as f:
             json.dump(figures, f, indent=1)
     api.close()
-    print("soak: %s" % ("FAILED" if failed else "passed"))
+    if failed:
+        print("soak: FAILED (daemon logs kept in %s)" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print("soak: passed")
     return 1 if failed else 0
 
 
