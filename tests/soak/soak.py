@@ -48,6 +48,9 @@ one request's worth of memory per request (a few KiB at tens of requests a
 second) exceeds it within minutes.
 
 Prints a Markdown table of the figures and exits 1 if a daemon fails.
+Latency is given twice: as the client sees it (a Python client on the same,
+shared machine: its own TLS and scheduling dominate) and as the daemon logs
+it (`latency_us` of each review or extender call).
 SG_SOAK_SECONDS and SG_SOAK_RATE give the defaults of --seconds and --rate.
 """
 import argparse
@@ -436,12 +439,13 @@ def wait_for(pred, what, timeout=20):
 def log_problems(d):
     """Daemon log lines at level warn or error, streamed (the log can be large).
 
-    Returns (problems, expected): the warnings that the churn provokes on
-    purpose (a watch cut or compacted away, see EXPECTED_WARNINGS) are
-    counted by message in expected; every other warn or error line is a
-    problem.
+    Returns (problems, expected, latencies): the warnings that the churn
+    provokes on purpose (a watch cut or compacted away, see
+    EXPECTED_WARNINGS) are counted by message in expected; every other warn
+    or error line is a problem; latencies are the daemon's own latency_us
+    of each review or extender call, in seconds.
     """
-    problems, expected = [], {}
+    problems, expected, latencies = [], {}, []
     with open(d.log_path, "rb") as f:
         for raw in f:
             raw = raw.strip()
@@ -452,6 +456,8 @@ def log_problems(d):
             except ValueError:
                 problems.append(raw.decode("utf-8", "replace")[:200])
                 continue
+            if isinstance(line.get("latency_us"), int):
+                latencies.append(line["latency_us"] / 1e6)
             if line.get("level") not in ("warn", "error"):
                 continue
             msg = line.get("msg", "")
@@ -459,7 +465,7 @@ def log_problems(d):
                 expected[msg] = expected.get(msg, 0) + 1
             else:
                 problems.append(raw.decode("utf-8", "replace")[:300])
-    return problems, expected
+    return problems, expected, latencies
 
 
 def main():
@@ -570,7 +576,7 @@ def main():
         if got != load.sent:
             load.error("/metrics counts %s requests, %d were sent" % (got, load.sent))
         end_rss, end_fds = proc_rss_kib(d.proc.pid), proc_fds(d.proc.pid)
-        problems, expected = log_problems(d)
+        problems, expected, served = log_problems(d)
         for line in problems:
             load.error("log: " + line)
         if expected:
@@ -585,30 +591,36 @@ def main():
         rss_ok, rss_first, rss_last, rss_limit = judge(rss, warmup, RSS_ABS_KIB, RSS_REL)
         fd_ok, fd_first, fd_last, fd_limit = judge(fds, warmup, FD_ABS, 0)
         lat = sorted(load.latencies)
+        served.sort()
         ok = load.errors == 0 and rss_ok is not False and fd_ok is not False
         failed = failed or not ok
-        rows.append((n, load, samples[n], lat, (rss_ok, rss_first, rss_last, rss_limit),
+        rows.append((n, load, samples[n], lat, served, (rss_ok, rss_first, rss_last, rss_limit),
                      (fd_ok, fd_first, fd_last, fd_limit), ok, end_rss, end_fds))
 
     print()
-    print("| daemon | requests | req/s | errors | p50 ms | p99 ms | max ms | RSS KiB start→end "
-          "(first/last quarter median, limit) | fds start→end (first/last quarter median, "
-          "limit) | verdict |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| daemon | requests | req/s | errors | p50 / p99 / max ms (client) | "
+          "p50 / p99 / max ms (daemon) | RSS KiB start→end (first/last quarter median, limit) "
+          "| fds start→end (first/last quarter median, limit) | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|")
     figures = {}
-    for n, load, smp, lat, rj, fj, ok, end_rss, end_fds in rows:
+    for n, load, smp, lat, served, rj, fj, ok, end_rss, end_fds in rows:
         def flat(j, fmt):
             if j[0] is None:
                 return "too short to judge"
             return (fmt + "/" + fmt + ", ≤ " + fmt + "%s") % (j[1], j[2], j[3],
                                                               "" if j[0] else " NOT FLAT")
-        print("| %s | %d | %.1f | %d | %.2f | %.2f | %.2f | %d→%d (%s) | %d→%d (%s) | %s |" % (
-            n, load.sent, load.sent / elapsed, load.errors, percentile(lat, 50) * 1e3,
-            percentile(lat, 99) * 1e3, (lat[-1] if lat else 0) * 1e3, smp[0][1], end_rss,
-            flat(rj, "%d"), smp[0][2], end_fds, flat(fj, "%g"), "pass" if ok else "FAIL"))
+        print("| %s | %d | %.1f | %d | %.2f / %.2f / %.2f | %.3f / %.3f / %.3f | %d→%d (%s) "
+              "| %d→%d (%s) | %s |" % (
+                  n, load.sent, load.sent / elapsed, load.errors, percentile(lat, 50) * 1e3,
+                  percentile(lat, 99) * 1e3, (lat[-1] if lat else 0) * 1e3,
+                  percentile(served, 50) * 1e3, percentile(served, 99) * 1e3,
+                  (served[-1] if served else 0) * 1e3, smp[0][1], end_rss, flat(rj, "%d"),
+                  smp[0][2], end_fds, flat(fj, "%g"), "pass" if ok else "FAIL"))
         figures[n] = {"requests": load.sent, "seconds": elapsed, "errors": load.errors,
                       "error_samples": load.error_samples,
                       "p50_ms": percentile(lat, 50) * 1e3, "p99_ms": percentile(lat, 99) * 1e3,
+                      "daemon_p50_ms": percentile(served, 50) * 1e3,
+                      "daemon_p99_ms": percentile(served, 99) * 1e3,
                       "rss_kib": {"start": smp[0][1], "end": end_rss, "first_q": rj[1],
                                   "last_q": rj[2], "limit": rj[3], "flat": rj[0]},
                       "fds": {"start": smp[0][2], "end": end_fds, "first_q": fj[1],
