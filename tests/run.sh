@@ -6,12 +6,15 @@
 # In order: format check; a -Werror build with unit and integration tests;
 # the same under AddressSanitizer + UndefinedBehaviorSanitizer (any report
 # fails); a short run of each libFuzzer target, seeded with the review
-# fixtures; the end-to-end suite against a real control plane built from
-# the Go module proxy (tests/e2e/run.sh; the first build takes a while,
-# later runs reuse the Go caches). Environment:
+# fixtures; a soak of both daemons at a steady rate (tests/soak/soak.py:
+# zero errors, RSS and descriptors flat); the end-to-end suite against a
+# real control plane built from the Go module proxy (tests/e2e/run.sh; the
+# first build takes a while, later runs reuse the Go caches). Environment:
 #   SG_E2E=0        skip the end-to-end suite
 #   SG_SANITIZE=0   skip the sanitizer build
 #   SG_FUZZ_SECONDS seconds per fuzz target (default 30; 0 skips them)
+#   SG_SOAK_SECONDS seconds of soak, both daemons at once (default 120; 0 skips it)
+#   SG_SOAK_RATE    requests per second to each daemon in the soak (default 50)
 #   SG_BUILD_DIR    build directory (default build/)
 #   SG_ASAN_BUILD_DIR, SG_FUZZ_BUILD_DIR
 #                   the sanitizer and fuzz builds (default build-asan/, build-fuzz/)
@@ -72,6 +75,14 @@ if [ "${SG_FUZZ_SECONDS:-30}" != 0 ]; then
       -rss_limit_mb=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
     rm -rf "$corpus"
   done
+fi
+
+if [ "${SG_SOAK_SECONDS:-120}" != 0 ]; then
+  # The optimised build, as deployed: the sanitizers' own allocations would
+  # hide a leak's growth in RSS (LeakSanitizer covers leaks at exit above).
+  step "soak (${SG_SOAK_SECONDS:-120}s, ${SG_SOAK_RATE:-50} requests/s to each daemon)"
+  SG_BUILD_DIR="$build" "$py" tests/soak/soak.py --seconds "${SG_SOAK_SECONDS:-120}" \
+    --rate "${SG_SOAK_RATE:-50}"
 fi
 
 if [ "${SG_E2E:-1}" != 0 ]; then

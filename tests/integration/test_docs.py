@@ -66,3 +66,69 @@ def test_manifest_policy_is_the_built_in_default(daemon, path):
     out = subprocess.run([binary("sandbox-guard-" + daemon), "--print-default-policy"],
                          capture_output=True, text=True, check=True).stdout
     assert configmap_policy(path) == json.loads(out), "%s differs from the built-in policy" % path
+
+
+def security_refs():
+    """The test references of docs/security.md, by kind."""
+    with open(os.path.join(ROOT, "docs", "security.md")) as f:
+        text = f.read()
+    refs = []
+    # The legend's placeholders, and object names that look like fixtures.
+    legend = {"suite.test", "TestX/Sub", "cases.json"}
+    for tok in re.findall(r"`([^`\s]+)`", text):
+        if tok in legend or tok.startswith("sandbox-guard-"):
+            continue
+        if re.fullmatch(r"(pod|sandbox|template|netpol|claim|v1\.0|v1alpha1)-[a-z0-9.-]+", tok):
+            refs.append(("fixture", tok))
+        elif re.fullmatch(r"[a-z]+\.[a-z0-9_]+", tok) and not tok.endswith((".md", ".py", ".c")):
+            refs.append(("unit", tok))
+        elif re.fullmatch(r"[a-z_]+\.py::test_[a-z0-9_]+", tok):
+            refs.append(("integration", tok))
+        elif re.fullmatch(r"test_[a-z0-9_]+", tok):
+            refs.append(("integration", "*::" + tok))
+        elif re.fullmatch(r"Test[A-Za-z0-9]+(/[A-Za-z0-9/]+)?", tok):
+            refs.append(("e2e", tok))
+    return refs
+
+
+SECURITY_REFS = security_refs()
+
+
+def test_security_doc_names_tests():
+    kinds = {k for k, _ in SECURITY_REFS}
+    assert kinds == {"fixture", "unit", "integration", "e2e"}, kinds
+
+
+@pytest.mark.parametrize("kind,ref", SECURITY_REFS, ids=["%s:%s" % r for r in SECURITY_REFS])
+def test_security_doc_points_at_tests_that_exist(kind, ref):
+    """Each test docs/security.md cites for a claim is there under that name."""
+    tests = os.path.join(ROOT, "tests")
+    if kind == "fixture":
+        with open(os.path.join(tests, "fixtures", "reviews", "cases.json")) as f:
+            files = {c["file"] for c in json.load(f)}
+        assert ref + ".json" in files, "no fixture case " + ref
+    elif kind == "unit":
+        suite, name = ref.split(".", 1)
+        with open(os.path.join(tests, "unit", "test_%s.c" % suite)) as f:
+            assert "Test(%s, %s)" % (suite, name) in f.read(), "no unit test " + ref
+    elif kind == "integration":
+        path, name = ref.split("::")
+        files = ([os.path.join(tests, "integration", path)] if path != "*" else
+                 [os.path.join(tests, "integration", n)
+                  for n in os.listdir(os.path.join(tests, "integration")) if n.endswith(".py")])
+        found = False
+        for p in files:
+            with open(p) as f:
+                found = found or re.search(r"^def %s\(" % name, f.read(), re.M) is not None
+        assert found, "no integration test " + ref
+    else:
+        func, _, sub = ref.partition("/")
+        e2e = os.path.join(tests, "e2e")
+        src = ""
+        for n in os.listdir(e2e):
+            if n.endswith("_test.go"):
+                with open(os.path.join(e2e, n)) as f:
+                    src += f.read()
+        assert re.search(r"^func %s\(t \*testing\.T\)" % func, src, re.M), "no e2e test " + func
+        if sub:
+            assert 't.Run("%s"' % sub in src, "no subtest %s in %s" % (sub, func)
