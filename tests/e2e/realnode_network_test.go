@@ -28,10 +28,22 @@ import (
 // nc, not wget: Debian's static busybox wget crashes in its name lookup.
 const proberScript = `if [ -n "$SERVE_PORT" ]; then mkdir -p /tmp/www && echo pod >/tmp/www/index.html && ` +
 	`httpd -p "$SERVE_PORT" -h /tmp/www; fi; ` +
-	`while true; do for t in $TARGETS; do ` +
-	`if printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 "${t%:*}" "${t##*:}" 2>/dev/null | grep -qE '200 OK|HTTPS server'; ` +
-	`then echo "PROBE $t OK"; else echo "PROBE $t FAIL"; fi; ` +
-	`done; echo ROUND; sleep 1; done`
+	`while true; do for t in $TARGETS; do case $t in ` +
+	`dns/*) if timeout 3 nslookup ` + dnsProbeName + ` "${t#dns/}" 2>/dev/null | grep -q ` + dnsProbeAddr + `; ` +
+	`then echo "PROBE $t OK"; else echo "PROBE $t FAIL"; fi ;; ` +
+	`*) if printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 "${t%:*}" "${t##*:}" 2>/dev/null | grep -qE '200 OK|HTTPS server'; ` +
+	`then echo "PROBE $t OK"; else echo "PROBE $t FAIL"; fi ;; ` +
+	`esac; done; echo ROUND; sleep 1; done`
+
+// A target "dns/IP" is a name resolution over UDP with the pod's own
+// resolver (busybox nslookup) against the DNS server at IP: OK when the
+// answer carries dnsProbeAddr. The kube-dns stand-in (sg-dns,
+// tests/e2e/node/dns) answers names under dnsProbeZone with it.
+const (
+	dnsProbeZone = "e2e.test"
+	dnsProbeName = "probe." + dnsProbeZone
+	dnsProbeAddr = "192.0.2.53"
+)
 
 // ingressPort is the port the sandbox and ordinary probers serve.
 const ingressPort = "8080"
@@ -84,25 +96,26 @@ func TestRealNodeNetworkPolicy(t *testing.T) {
 	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, server, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create server pod: %v", err)
 	}
-	// A stand-in for cluster DNS (no DNS server runs): an ordinary pod
-	// with kube-dns's label in kube-system, which the envelope's DNS rule
-	// selects, serving HTTP on TCP 53 and on 80. A probe of it is a port
-	// reachability probe, not name resolution.
+	// A stand-in for cluster DNS: an ordinary pod with kube-dns's label in
+	// kube-system, which the envelope's DNS rule selects. It resolves
+	// names under dnsProbeZone over UDP 53 (sg-dns), and serves HTTP on
+	// TCP 53 and on 80 (port probes: TCP 53 is in the DNS rule, 80 not).
 	dns := ordinaryProbePod(metav1.NamespaceSystem, "sg-e2e-dns-"+ns, node.Name)
 	dns.Labels = map[string]string{"k8s-app": "kube-dns"}
 	dns.Spec.Containers[0].Command = []string{"sh", "-c",
-		"mkdir -p /tmp/www && echo dns >/tmp/www/index.html && httpd -p 53 -h /tmp/www && exec httpd -f -p 80 -h /tmp/www"}
+		"mkdir -p /tmp/www && echo dns >/tmp/www/index.html && httpd -p 53 -h /tmp/www && " +
+			"(sg-dns " + dnsProbeZone + " " + dnsProbeAddr + " &) && exec httpd -f -p 80 -h /tmp/www"}
 	createOutsideNS(t, c, dns)
 	serverIP := waitPodRunningReady(t, c, ns, "server", 2*time.Minute).Status.PodIP
 	dnsIP := waitPodRunningReady(t, c, dns.Namespace, dns.Name, 2*time.Minute).Status.PodIP
 
 	metadata, internet, pod := harness.MetadataIP+":80", harness.InternetIP+":80", serverIP+":80"
-	dns53, dns80 := dnsIP+":53", dnsIP+":80"
+	dns53, dns80, resolve := dnsIP+":53", dnsIP+":80", "dns/"+dnsIP
 	// The API server listens on 127.0.0.1 only; the forwarder makes it
 	// reachable on the bridge's host address, which the envelope's egress
 	// (public addresses only) leaves out.
 	api := node.ForwardAPIServer(t)
-	egressTargets := strings.Join([]string{metadata, internet, pod, dns53, dns80, api}, " ")
+	egressTargets := strings.Join([]string{metadata, internet, pod, dns53, dns80, resolve, api}, " ")
 	sandbox := sandboxPodSpec(ns, "sandbox-prober", nil)
 	sandbox.Spec.NodeSelector = map[string]string{corev1.LabelHostname: node.Name}
 	sandbox.Spec.TerminationGracePeriodSeconds = ptr(int64(1))
@@ -177,16 +190,17 @@ func TestRealNodeNetworkPolicy(t *testing.T) {
 		want     map[string]string
 	}
 	probers := []prober{
-		{ns, "sandbox-prober", map[string]string{metadata: "FAIL", internet: "OK", pod: "FAIL", dns53: "OK", dns80: "FAIL", api: "FAIL"}},
-		{ns, "ordinary-prober", map[string]string{metadata: "OK", internet: "OK", pod: "OK", dns53: "OK", dns80: "OK", api: "OK", sandboxIn: "FAIL"}},
-		{ns, "gvisor-prober", map[string]string{metadata: "OK", internet: "OK", pod: "OK", dns53: "OK", dns80: "OK", api: "OK", sandboxIn: "FAIL"}},
+		{ns, "sandbox-prober", map[string]string{metadata: "FAIL", internet: "OK", pod: "FAIL", dns53: "OK", dns80: "FAIL", resolve: "OK", api: "FAIL"}},
+		{ns, "ordinary-prober", map[string]string{metadata: "OK", internet: "OK", pod: "OK", dns53: "OK", dns80: "OK", resolve: "OK", api: "OK", sandboxIn: "FAIL"}},
+		{ns, "gvisor-prober", map[string]string{metadata: "OK", internet: "OK", pod: "OK", dns53: "OK", dns80: "OK", resolve: "OK", api: "OK", sandboxIn: "FAIL"}},
 		{router.Namespace, router.Name, map[string]string{sandboxIn: "OK", pod: "OK"}},
 		{ns, "router-lookalike", map[string]string{sandboxIn: "FAIL", pod: "OK"}},
 		{neighbour.Namespace, neighbour.Name, map[string]string{sandboxIn: "FAIL", pod: "OK"}},
 	}
 	names := map[string]string{metadata: "metadata " + metadata, internet: "internet " + internet,
 		pod: "ordinary pod " + pod, dns53: "kube-dns stand-in " + dns53, dns80: "kube-dns stand-in " + dns80,
-		api: "API server (forwarded) " + api, sandboxIn: "sandbox pod " + sandboxIn}
+		resolve: "name resolution (UDP) of " + dnsProbeName + " at the kube-dns stand-in " + dnsIP,
+		api:     "API server (forwarded) " + api, sandboxIn: "sandbox pod " + sandboxIn}
 	for _, pr := range probers {
 		t.Run(strings.TrimSuffix(pr.name, "-"+ns), func(t *testing.T) {
 			waitPodRunningReady(t, c, pr.ns, pr.name, 2*time.Minute)

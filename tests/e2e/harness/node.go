@@ -96,7 +96,7 @@ func RealNodeMissing() string {
 		missing = append(missing, "root")
 	}
 	bin := NodeBinDir()
-	for _, b := range []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runsc", "sg-pause"} {
+	for _, b := range []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runsc", "sg-pause", "sg-dns"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			missing = append(missing, filepath.Join(bin, b)+" (tests/e2e/node/build.sh)")
 		}
@@ -616,12 +616,17 @@ func (n *RealNode) importImages() error {
 	if err != nil {
 		return err
 	}
+	dns, err := os.ReadFile(filepath.Join(n.bin, "sg-dns"))
+	if err != nil {
+		return err
+	}
 	out, err := exec.Command("/bin/busybox", "--list").Output()
 	if err != nil {
 		return fmt.Errorf("busybox --list: %w", err)
 	}
 	files := []OCIFile{
 		{Name: "bin/busybox", Mode: 0o755, Body: busybox},
+		{Name: "bin/sg-dns", Mode: 0o755, Body: dns},
 		{Name: "etc/passwd", Mode: 0o644, Body: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")},
 		{Name: "etc/group", Mode: 0o644, Body: []byte("root:x:0:\nnogroup:x:65534:\n")},
 		{Name: "tmp", Mode: 0o1777, Dir: true},

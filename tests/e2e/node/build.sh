@@ -5,6 +5,7 @@
 #   runsc                        gvisor.dev/gvisor (node/gvisor/go.mod)
 #   kube-router                  github.com/cloudnativelabs/kube-router/v2 (node/kube-router/go.mod)
 #   sg-pause                     the pod sandbox ("pause") program, node/pause/pause.c
+#   sg-dns                       a one-zone UDP DNS server for the kube-dns stand-in, node/dns/dns.c
 #   images/*.tar                 OCI archives of the pause image and a busybox image
 #
 # Output: ${SG_E2E_NODE_BIN:-$HOME/.cache/sandbox-guard/e2e/node-bin}
@@ -68,5 +69,9 @@ step "sg-pause"
 cc="${CC:-gcc}"
 "$cc" -static -O2 -Wall -Wextra -Werror -o "$bin/sg-pause.tmp" "$here/pause/pause.c"
 mv -f "$bin/sg-pause.tmp" "$bin/sg-pause"
+# The stand-in for cluster DNS (UDP, one zone), shipped in the busybox image.
+step "sg-dns"
+"$cc" -static -O2 -Wall -Wextra -Werror -o "$bin/sg-dns.tmp" "$here/dns/dns.c"
+mv -f "$bin/sg-dns.tmp" "$bin/sg-dns"
 
 step "done"
