@@ -160,6 +160,19 @@ class Daemon:
         assert rc == 0, "daemon exited %s:\n%s" % (rc, text)
 
 
+def write_kubeconfig(path, certs_dir, api_url, token_file, user="tester"):
+    """A kubeconfig for the fake API server: its CA, its URL by name
+    (localhost, which its certificate carries) and a token file."""
+    with open(path, "w") as f:
+        json.dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {
+                "server": api_url.replace("127.0.0.1", "localhost"),
+                "certificate-authority": os.path.join(certs_dir, "ca.crt")}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": user}}],
+            "users": [{"name": user, "user": {"tokenFile": token_file}}]}, f)
+
+
 def post_review(conn, path, body):
     """POSTs a review as kube-apiserver does; returns (status, headers, parsed or raw body)."""
     if not isinstance(body, (bytes, str)):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, make_certs
+from conftest import Daemon, make_certs, write_kubeconfig
 from fakeapi import FakeAPI, node, pod
 
 TEMPLATE = "9e8d7c6b"
@@ -37,25 +37,7 @@ def cluster(tmp_path):
     api = FakeAPI(certs_dir=certs, token="token-1")
     token_file = str(tmp_path / "token")
     write(token_file, "token-1\n")
-    write(str(tmp_path / "kubeconfig"), """\
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority: %s/ca.crt
-    server: %s
-  name: fake
-contexts:
-- context:
-    cluster: fake
-    user: tester
-  name: fake
-current-context: fake
-users:
-- name: tester
-  user:
-    tokenFile: %s
-""" % (certs, api.url.replace("127.0.0.1", "localhost"), token_file))
+    write_kubeconfig(str(tmp_path / "kubeconfig"), certs, api.url, token_file)
     for n in ("n1", "n2", "n3", "n4"):
         api.put_node(node(n))
     yield Cluster(str(tmp_path), api, token_file)

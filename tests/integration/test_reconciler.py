@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, make_certs
+from conftest import Daemon, make_certs, write_kubeconfig
 from fakeapi import FakeAPI
 from test_extender import wait, write
 
@@ -30,12 +30,7 @@ def api(tmp_path):
     certs = make_certs(str(tmp_path / "apicerts"))
     a = FakeAPI(certs_dir=certs, token="t0")
     write(str(tmp_path / "token"), "t0")
-    write(str(tmp_path / "kubeconfig"), json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": a.url.replace("127.0.0.1", "localhost"),
-                                               "certificate-authority": certs + "/ca.crt"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "users": [{"name": "u", "user": {"tokenFile": str(tmp_path / "token")}}]}))
+    write_kubeconfig(str(tmp_path / "kubeconfig"), certs, a.url, str(tmp_path / "token"))
     yield a
     a.close()
 

@@ -72,7 +72,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from conftest import (Daemon, check_response, load_fixture, make_certs,  # noqa: E402
-                      patch_ops, post_review, FIXTURES)
+                      patch_ops, post_review, write_kubeconfig, FIXTURES)
 from fakeapi import FakeAPI, node, pod  # noqa: E402
 
 RECONNECT_EVERY = 25
@@ -407,28 +407,6 @@ def write(path, text):
         f.write(text)
 
 
-def kubeconfig(path, certs, api, token_file):
-    write(path, """\
-apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority: %s/ca.crt
-    server: %s
-  name: fake
-contexts:
-- context:
-    cluster: fake
-    user: soak
-  name: fake
-current-context: fake
-users:
-- name: soak
-  user:
-    tokenFile: %s
-""" % (certs, api.url.replace("127.0.0.1", "localhost"), token_file))
-
-
 def wait_for(pred, what, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -499,7 +477,7 @@ def main():
     token_file = os.path.join(tmp, "token")
     write(token_file, "soak-token\n")
     kc = os.path.join(tmp, "kubeconfig")
-    kubeconfig(kc, apicerts, api, token_file)
+    write_kubeconfig(kc, apicerts, api.url, token_file, user="soak")
     for name, handler in RUNTIMECLASSES:
         api.put_runtimeclass(name, handler)
     if "webhook" in which:
