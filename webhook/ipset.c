@@ -1,6 +1,7 @@
 #include "ipset.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,60 @@ bool wh_cidr_ipv4_mapped(const char *cidr)
 	return wh_cidr_parse(cidr, &r) == 0 && r.family == 6 &&
 	       wh_cidr_parse(WH_IPV4_MAPPED_CIDR, &mapped) == 0 && r.lo >= mapped.lo &&
 	       r.hi <= mapped.hi;
+}
+
+/* True when a dotted-quad or decimal field of s (up to stop) has a leading zero. */
+static bool leading_zero(const char *s, const char *stop)
+{
+	for (const char *p = s; p < stop; p++) {
+		bool field_start = p == s || p[-1] == '.' || p[-1] == '/';
+
+		if (field_start && p[0] == '0' && p + 1 < stop && p[1] >= '0' && p[1] <= '9')
+			return true;
+	}
+	return false;
+}
+
+const char *wh_cidr_strict_problem(const char *s)
+{
+	struct wh_iprange r;
+	const char *slash = s ? strchr(s, '/') : NULL, *dots;
+	char addr[64];
+	unsigned char b[16];
+	unsigned __int128 v = 0;
+
+	if (!slash || wh_cidr_parse(s, &r) != 0 || (size_t)(slash - s) >= sizeof(addr))
+		return "is not a CIDR";
+	/*
+	 * The prefix length, and dotted decimal: an IPv4 address or the one
+	 * embedded at the end of an IPv6 address (IPv6 hex groups may have
+	 * leading zeros).
+	 */
+	dots = strchr(s, '.');
+	if (dots && dots < slash)
+		while (dots > s && dots[-1] != ':')
+			dots--;
+	if (leading_zero(slash, slash + strlen(slash)) ||
+	    (dots && dots < slash && leading_zero(dots, slash)))
+		return "has leading zeros";
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (r.family == 6 && inet_pton(AF_INET6, addr, b) == 1) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (memcmp(b, mapped, sizeof(mapped)) == 0)
+			return "has an IPv4-mapped IPv6 address";
+		for (int i = 0; i < 16; i++)
+			v = (v << 8) | b[i];
+	} else if (r.family == 4 && inet_pton(AF_INET, addr, b) == 1) {
+		for (int i = 0; i < 4; i++)
+			v = (v << 8) | b[i];
+	} else {
+		return "is not a CIDR";
+	}
+	if (v != r.lo)
+		return "has bits set beyond the prefix length";
+	return NULL;
 }
 
 /* "10.0.0.0/8" when the range is a prefix, else "a - b". */

@@ -47,6 +47,17 @@ int wh_cidr_parse(const char *s, struct wh_iprange *out);
  */
 bool wh_cidr_ipv4_mapped(const char *cidr);
 
+/*
+ * Why kube-apiserver's strict CIDR validation (StrictIPCIDRValidation, on
+ * by default since 1.36) would refuse s in a NetworkPolicy, or NULL when it
+ * would not: not a CIDR, leading zeros in the address or the prefix
+ * length, an IPv4-mapped IPv6 address (::ffff:a.b.c.d, whatever the
+ * prefix), or bits set beyond the prefix length ("10.0.0.1/8").
+ * wh_cidr_parse accepts all of these (it masks host bits); a policy whose
+ * profiles carry one would load and then never be applied.
+ */
+const char *wh_cidr_strict_problem(const char *s);
+
 /* Writes the address v of family fam (4 or 6) in its usual text form; "?" if that fails. */
 void wh_addr_format(int fam, unsigned __int128 v, char *out, size_t n);
 

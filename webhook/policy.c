@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ipset.h"
 #include "sg_buf.h"
 #include "sg_json.h"
 #include "sg_schema.h"
@@ -172,6 +173,74 @@ void wh_list_text(const cJSON *arr, char *out, size_t outlen)
 }
 
 /* Label values: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends. */
+/*
+ * The ipBlocks of a peer the reconciler will apply must pass the API
+ * server's strict validation, or every apply of the profile fails and its
+ * sandbox pods stay without their policy: each CIDR canonical
+ * (wh_cidr_strict_problem) and each except a strict subset of its cidr.
+ * Excepts wholly inside ::ffff:0:0/96 are exempt: the reconciler leaves
+ * them out of what it applies.
+ */
+static int strict_ipblock(const cJSON *peer, const char *where, char **cause)
+{
+	const cJSON *ip = sg_json_obj(peer, "ipBlock"), *e;
+	const char *cidr = sg_json_str(ip, "cidr"), *why;
+	struct wh_iprange r, x;
+
+	if (!ip || !cidr)
+		return 0;
+	if ((why = wh_cidr_strict_problem(cidr)))
+		return sg_schema_fail(cause,
+				      "%s.ipBlock.cidr '%.64s' %s, which the API server refuses "
+				      "(write the network address, e.g. 10.0.0.0/8)",
+				      where, cidr, why);
+	cJSON_ArrayForEach(e, sg_json_arr(ip, "except"))
+	{
+		if (!cJSON_IsString(e) || wh_cidr_ipv4_mapped(e->valuestring))
+			continue;
+		if ((why = wh_cidr_strict_problem(e->valuestring)))
+			return sg_schema_fail(cause,
+					      "%s.ipBlock.except '%.64s' %s, which the API server "
+					      "refuses",
+					      where, e->valuestring, why);
+		if (wh_cidr_parse(cidr, &r) == 0 && wh_cidr_parse(e->valuestring, &x) == 0 &&
+		    x.lo == r.lo && x.hi == r.hi)
+			return sg_schema_fail(
+				cause,
+				"%s.ipBlock.except '%.64s' is the whole cidr; the API "
+				"server requires a strict subset",
+				where, e->valuestring);
+	}
+	return 0;
+}
+
+/* strict_ipblock for every peer of a profile's ingress and egress rules. */
+static int strict_profile_cidrs(const cJSON *profile, const char *where, char **cause)
+{
+	static const char *const dirs[][2] = {{"ingress", "from"}, {"egress", "to"}};
+	const cJSON *rule, *peer;
+	char w[512];
+	int i, j;
+
+	for (i = 0; i < 2; i++) {
+		j = 0;
+		cJSON_ArrayForEach(rule, sg_json_arr(profile, dirs[i][0]))
+		{
+			int k = 0;
+
+			cJSON_ArrayForEach(peer, sg_json_arr(rule, dirs[i][1]))
+			{
+				snprintf(w, sizeof(w), "%.300s.%s[%d].%s[%d]", where, dirs[i][0], j,
+					 dirs[i][1], k++);
+				if (strict_ipblock(peer, w, cause))
+					return -EINVAL;
+			}
+			j++;
+		}
+	}
+	return 0;
+}
+
 static bool valid_label_value(const char *s)
 {
 	size_t n = strlen(s);
@@ -365,7 +434,8 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 			if (sg_json_get(it, "allowUnmanagedTemplates"))
 				return sg_schema_fail(
 					cause, "unknown field 'allowUnmanagedTemplates' in %s", w);
-			if (wh_netrules_parse(it, w, &pr->rules, cause))
+			if (wh_netrules_parse(it, w, &pr->rules, cause) ||
+			    strict_profile_cidrs(it, w, cause))
 				return -EINVAL;
 			p->nprofiles++;
 		}
@@ -373,7 +443,7 @@ static int parse_network_top(struct wh_policy *p, const cJSON *net, const char *
 	if (dns) {
 		snprintf(w, sizeof(w), "%s.network.clusterDNS", where);
 		if (sg_schema_only_keys(dns, w, dns_keys, cause) ||
-		    wh_netpeer_check(dns, w, cause) ||
+		    wh_netpeer_check(dns, w, cause) || strict_ipblock(dns, w, cause) ||
 		    wh_netports_check(sg_json_get(dns, "ports"), w, cause))
 			return -EINVAL;
 		cJSON_Delete(p->dns.peer);

@@ -152,3 +152,32 @@ Test(ipset, mapped_excepts_are_judged_by_the_range_they_cover)
 	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:1.1.1.0/24"));
 	cr_assert_not(wh_cidr_ipv4_mapped("::ffff:1.1.1.0/80"));
 }
+
+Test(ipset, strict_problem_follows_the_api_servers_strict_validation)
+{
+	static const char *const ok[] = {"10.0.0.0/8",	    "0.0.0.0/0",    "2001:db8::/32",
+					 "2001:0db8::/32",  "::/0",	    "64:ff9b::/96",
+					 "::ffff:0:0:0/96", "192.0.2.7/32", "2001:db8::1/128"};
+	static const struct {
+		const char *cidr, *why;
+	} bad[] = {
+		{"10.0.0.1/8", "has bits set beyond the prefix length"},
+		{"2001:db8::1/32", "has bits set beyond the prefix length"},
+		{"010.0.0.0/8", "is not a CIDR"}, /* inet_pton refuses it already */
+		{"10.0.0.0/08", "has leading zeros"},
+		{"::ffff:0:0/96", "has an IPv4-mapped IPv6 address"},
+		{"::ffff:1.1.1.0/24", "has an IPv4-mapped IPv6 address"},
+		{"10.0.0.0", "is not a CIDR"},
+		{"10.0.0.0/33", "is not a CIDR"},
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		cr_assert_null(wh_cidr_strict_problem(ok[i]), "%s: %s", ok[i],
+			       wh_cidr_strict_problem(ok[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = wh_cidr_strict_problem(bad[i].cidr);
+
+		cr_assert(why && strcmp(why, bad[i].why) == 0, "%s: got %s, want %s", bad[i].cidr,
+			  why ? why : "(accepted)", bad[i].why);
+	}
+}

@@ -359,6 +359,46 @@ Test(netpol, policy_profiles_must_stay_inside_the_envelope)
 		   "the envelope does not allow DNS");
 }
 
+/*
+ * What the reconciler applies must pass the API server's strict CIDR
+ * validation (on by default in 1.36), or the profile is never applied.
+ */
+Test(netpol, profile_cidrs_must_be_what_the_api_server_accepts)
+{
+	static const char head[] = "{\"network\":{\"profiles\":{\"default\":{\"egress\":[{\"to\":"
+				   "[{\"ipBlock\":";
+	static const char tail[] = "}]}]}}}}";
+	static const struct {
+		const char *block, *needle;
+	} bad[] = {
+		{"{\"cidr\":\"198.51.100.7/24\"}", "has bits set beyond the prefix length"},
+		{"{\"cidr\":\"198.051.100.0/24\"}", "is not a CIDR"},
+		{"{\"cidr\":\"198.51.100.0/024\"}", "has leading zeros"},
+		{"{\"cidr\":\"::ffff:198.51.100.0/120\"}", "IPv4-mapped IPv6 address"},
+		{"{\"cidr\":\"198.51.100.0/24\",\"except\":[\"198.51.100.0/24\"]}",
+		 "requires a strict subset"},
+		{"{\"cidr\":\"198.51.100.0/24\",\"except\":[\"198.51.100.9/25\"]}",
+		 "has bits set beyond the prefix length"},
+	};
+	char text[512];
+	struct wh_policy *p;
+	char *cause = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s%s", head, bad[i].block, tail);
+		bad_policy(text, bad[i].needle);
+	}
+	/* A wholly mapped except is left out when applied: accepted. */
+	snprintf(text, sizeof(text), "%s%s%s", head,
+		 "{\"cidr\":\"2001:db8::/32\"}},{\"ipBlock\":{\"cidr\":\"::/0\",\"except\":"
+		 "[\"::/96\",\"::ffff:0:0/96\",\"::ffff:0:0:0/96\",\"64:ff9b::/96\","
+		 "\"64:ff9b:1::/48\",\"2001::/32\",\"2002::/16\",\"fc00::/7\",\"fe80::/10\"]}",
+		 tail);
+	p = wh_policy_parse(text, strlen(text), "test.json", &cause);
+	cr_assert_not_null(p, "%s", cause);
+	wh_policy_free(p);
+}
+
 Test(netpol, a_namespace_can_have_its_own_envelope_and_profiles)
 {
 	const char *text =
