@@ -1,15 +1,14 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,12 +192,13 @@ func TestRealNodeDeployed(t *testing.T) {
 		url := fmt.Sprintf("http://%s:8081/metrics", pods[0].Status.PodIP)
 		var last string
 		c.WaitFor(t, time.Minute, "extender inventory of the warm pool", func(ctx context.Context) (bool, error) {
-			m, err := scrape(ctx, url)
+			text, err := getText(ctx, url)
 			if err != nil {
 				return false, err
 			}
-			last = fmt.Sprintf("lists %v, inventory pods %v", m["sandbox_guard_inventory_lists_total"], m["sandbox_guard_inventory_pods"])
-			return m["sandbox_guard_inventory_lists_total"] >= 1 && m["sandbox_guard_inventory_pods"] >= 1, fmt.Errorf("%s", last)
+			lists, inv := metric(text, "sandbox_guard_inventory_lists_total"), metric(text, "sandbox_guard_inventory_pods")
+			last = fmt.Sprintf("lists %v, inventory pods %v", lists, inv)
+			return lists >= 1 && inv >= 1, fmt.Errorf("%s", last)
 		})
 		t.Logf("extender %s: %s", pods[0].Name, last)
 	})
@@ -304,8 +304,8 @@ func deployedPods(t *testing.T, c *harness.Cluster, app string) []corev1.Pod {
 	return out
 }
 
-// apiserverMetrics reads the API server's /metrics as (series -> value).
-func apiserverMetrics(t *testing.T, c *harness.Cluster) map[string]float64 {
+// apiserverMetrics is the API server's /metrics text (read with metric).
+func apiserverMetrics(t *testing.T, c *harness.Cluster) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -313,74 +313,25 @@ func apiserverMetrics(t *testing.T, c *harness.Cluster) map[string]float64 {
 	if err != nil {
 		t.Fatalf("API server /metrics: %v", err)
 	}
-	return parseMetrics(string(body))
+	return string(body)
 }
 
-// parseMetrics reads Prometheus text: "name{labels} value" lines.
-func parseMetrics(text string) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
-}
-
-// scrape reads a daemon's /metrics, keyed by series without labels summed.
-func scrape(ctx context.Context, url string) (map[string]float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	if _, err := bufio.NewReader(resp.Body).WriteTo(&b); err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for series, v := range parseMetrics(b.String()) {
-		name, _, _ := strings.Cut(series, "{")
-		out[name] += v
-	}
-	return out, nil
-}
-
-// label returns one label's value from a series "name{a="x",b="y"}".
-func label(series, key string) string {
-	_, rest, ok := strings.Cut(series, "{")
-	if !ok {
-		return ""
-	}
-	for _, kv := range strings.Split(strings.TrimSuffix(rest, "}"), ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == key {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
+// sandboxGuardWebhooks are the webhook names of manifests/base.
+var sandboxGuardWebhooks = []string{
+	"pods.mutate.sandbox-guard.io", "networkpolicies.mutate.sandbox-guard.io",
+	"pods.validate.sandbox-guard.io", "pods-status.validate.sandbox-guard.io",
+	"agent-sandbox.validate.sandbox-guard.io", "networkpolicies.validate.sandbox-guard.io",
 }
 
 // webhookCalls counts the API server's calls per sandbox-guard webhook
 // (apiserver_admission_webhook_request_total, any code).
 func webhookCalls(t *testing.T, c *harness.Cluster) map[string]float64 {
 	t.Helper()
+	text := apiserverMetrics(t, c)
 	out := map[string]float64{}
-	for series, v := range apiserverMetrics(t, c) {
-		if strings.HasPrefix(series, "apiserver_admission_webhook_request_total{") && strings.HasSuffix(label(series, "name"), ".sandbox-guard.io") {
-			out[label(series, "name")] += v
+	for _, name := range sandboxGuardWebhooks {
+		if n := metric(text, "apiserver_admission_webhook_request_total", `name="`+name+`"`); n > 0 {
+			out[name] = n
 		}
 	}
 	return out
@@ -392,11 +343,11 @@ func webhookCalls(t *testing.T, c *harness.Cluster) map[string]float64 {
 // than no_error).
 func webhookErrors(t *testing.T, c *harness.Cluster) float64 {
 	t.Helper()
+	text := apiserverMetrics(t, c)
 	var n float64
-	for series, v := range apiserverMetrics(t, c) {
-		if strings.HasPrefix(series, "apiserver_admission_webhook_rejection_count{") &&
-			strings.Contains(label(series, "name"), "sandbox-guard") && label(series, "error_type") != "no_error" {
-			n += v
+	for _, name := range sandboxGuardWebhooks {
+		for _, typ := range []string{"calling_webhook_error", "apiserver_internal_error"} {
+			n += metric(text, "apiserver_admission_webhook_rejection_count", `name="`+name+`"`, `error_type="`+typ+`"`)
 		}
 	}
 	return n
@@ -410,18 +361,11 @@ type webhookLatency struct{ sum, count map[string]float64 }
 
 func readWebhookLatency(t *testing.T, c *harness.Cluster) webhookLatency {
 	t.Helper()
+	text := apiserverMetrics(t, c)
 	l := webhookLatency{sum: map[string]float64{}, count: map[string]float64{}}
-	for series, v := range apiserverMetrics(t, c) {
-		name := label(series, "name")
-		if !strings.HasSuffix(name, ".sandbox-guard.io") {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(series, "apiserver_admission_webhook_admission_duration_seconds_sum{"):
-			l.sum[name] += v
-		case strings.HasPrefix(series, "apiserver_admission_webhook_admission_duration_seconds_count{"):
-			l.count[name] += v
-		}
+	for _, name := range sandboxGuardWebhooks {
+		l.sum[name] = metric(text, "apiserver_admission_webhook_admission_duration_seconds_sum", `name="`+name+`"`)
+		l.count[name] = metric(text, "apiserver_admission_webhook_admission_duration_seconds_count", `name="`+name+`"`)
 	}
 	return l
 }
@@ -442,4 +386,19 @@ func (l webhookLatency) logSince(t *testing.T, what string, before webhookLatenc
 				what, n, 1000*(l.sum[n]-before.sum[n])/calls, calls)
 		}
 	}
+}
+
+// getText GETs a URL (a daemon's /metrics on the pod network) as text.
+func getText(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
